@@ -68,5 +68,187 @@ def analyze(sentence: str, model: str | None, masks: tuple[int, ...]) -> None:
     sys.stdout.write("\n")
 
 
+def _session_factory(upgrade: bool = True):
+    """Sessions on the configured database, migrated to head; a clear error when it is down."""
+    from sqlalchemy.exc import OperationalError
+
+    from db import migrate
+    from db.engine import DatabaseError, database_url, get_engine, sessions
+    from db.server import ServerError
+
+    try:
+        url = database_url()
+        if upgrade:
+            migrate.upgrade(url)
+        with get_engine(url).connect():
+            pass
+    except (ServerError, DatabaseError) as err:
+        raise click.ClickException(str(err)) from err
+    except OperationalError as err:
+        raise click.ClickException(
+            f"Cannot reach the database ({str(err.orig).strip().splitlines()[0]}). Start it, fix "
+            "EXBERT_DATABASE_URL, or unset it to use the embedded server."
+        ) from err
+    return sessions(url)
+
+
+def _parse_layers(value: str | None) -> list[int] | None:
+    if not value or value == "all":
+        return None
+    layers: list[int] = []
+    try:
+        for part in value.split(","):
+            if "-" in part:
+                lo, hi = part.split("-", 1)
+                layers.extend(range(int(lo), int(hi) + 1))
+            else:
+                layers.append(int(part))
+    except ValueError as err:
+        raise click.BadParameter(f"{value!r}: use e.g. 0,3,5 or 2-4 or all") from err
+    return layers
+
+
+@main.command()
+@click.option(
+    "--corpus", required=True, help="Corpus name (created if new; documents are added to it)."
+)
+@click.option("--model", default=None, help="Model name or directory (default: EXBERT_MODEL).")
+@click.option(
+    "--sample", type=click.Choice(["wiki"]), help="Ingest a bundled sample instead of PATHs."
+)
+@click.option(
+    "--limit", type=int, default=None, help="Stop once the corpus holds this many sentences."
+)
+@click.option(
+    "--layers", default=None, help="Layers that get vectors, e.g. 0,3,5 or 2-4 (default: all)."
+)
+@click.option("--batch", default=32, show_default=True, help="Sentences per model forward pass.")
+@click.option(
+    "--index/--no-index",
+    default=True,
+    show_default=True,
+    help="Build HNSW indexes for vector spaces past 100k rows when done.",
+)
+@click.option("--description", default="", help="Description of a new corpus.")
+@click.argument("paths", nargs=-1)
+def ingest(corpus, model, sample, limit, layers, batch, index, description, paths) -> None:
+    """Add documents to a corpus: PATHs of .txt files (one document each), .jsonl
+    files ({"id", "text", "meta"} per line), folders of those, or - for stdin.
+
+    Rerunning is safe: documents already stored are skipped, a killed run
+    leaves no partial document, and the same corpus can be ingested again
+    with another model.
+    """
+    import itertools
+
+    from tqdm import tqdm
+
+    from exbert.annotate import AnnotationError, load_spacy
+    from exbert.model import ModelError, load_model
+    from ingest.pipeline import Ingestor
+    from ingest.readers import read_path, read_wiki_sample
+
+    if not paths and not sample:
+        raise click.UsageError("Give PATHs to ingest (or - for stdin), or --sample wiki.")
+    try:
+        runner = load_model(model or config.default_model())
+        nlp = load_spacy()
+    except (ModelError, AnnotationError) as err:
+        raise click.ClickException(str(err)) from err
+    factory = _session_factory()
+    try:
+        ingestor = Ingestor(factory, runner, corpus, _parse_layers(layers), batch, nlp, description)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--layers") from err
+    documents = (
+        read_wiki_sample()
+        if sample == "wiki"
+        else itertools.chain.from_iterable(map(read_path, paths))
+    )
+    bar = tqdm(total=limit, unit="sent", desc=f"ingest {corpus}", dynamic_ncols=True, disable=None)
+
+    def progress(summary) -> None:
+        bar.n = summary.sentences
+        secs = max(summary.seconds, 1e-9)
+        bar.set_postfix_str(
+            f"{summary.documents_added} docs ({summary.documents_added / secs:.1f}/s), "
+            f"{summary.tokens / secs:.0f} tok/s, {summary.documents_skipped} skipped",
+            refresh=True,
+        )
+
+    try:
+        summary = ingestor.run(documents, limit_sentences=limit, progress=progress)
+    finally:
+        bar.close()
+    if index:
+        built = ingestor.build_indexes()
+        if built:
+            click.echo(f"built {len(built)} HNSW indexes")
+    for error in summary.errors:
+        click.echo(f"error: {error.source} {error.message}", err=True)
+    click.echo(summary.line())
+    if summary.errors:
+        raise SystemExit(1)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def corpora(as_json: bool) -> None:
+    """List corpora with their document, sentence and token counts per model."""
+    from db.stats import corpus_counts
+
+    with _session_factory().begin() as s:
+        rows = corpus_counts(s)
+    if as_json:
+        json.dump([r.__dict__ for r in rows], sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return
+    if not rows:
+        click.echo("No corpora yet. Add one with: exbert ingest --corpus NAME PATH...")
+        return
+    header = (
+        f"{'corpus':<20} {'documents':>9} {'sentences':>9}  {'model':<32} {'docs':>6} {'tokens':>9}"
+    )
+    click.echo(header)
+    for r in rows:
+        click.echo(
+            f"{r.corpus:<20} {r.documents:>9} {r.sentences:>9}  {r.model or '-':<32} "
+            f"{r.model_documents:>6} {r.tokens:>9}"
+        )
+
+
+@main.group()
+def db() -> None:
+    """The database: migrations, its URL, the embedded server."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Migrate the database to the newest schema."""
+    _session_factory(upgrade=True)
+    click.echo("database is at the newest schema")
+
+
+@db.command()
+def url() -> None:
+    """Print a libpq URL for psql: psql "$(exbert db url)". Starts the embedded
+    server when that is the default, and leaves it running."""
+    from db.engine import DatabaseError, database_url
+    from db.server import ServerError
+
+    try:
+        click.echo(database_url(keep_running=True))
+    except (ServerError, DatabaseError) as err:
+        raise click.ClickException(str(err)) from err
+
+
+@db.command()
+def stop() -> None:
+    """Stop the embedded server."""
+    from db import server
+
+    click.echo("stopped" if server.stop() else "the embedded server was not running")
+
+
 if __name__ == "__main__":
     main()

@@ -107,6 +107,7 @@ def _convert_gguf(package_dir: Path, target: Path) -> None:
     """Dequantise a GGUF checkpoint once into a safetensors directory (~20 s)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    _quiet_transformers()
     gguf = next(package_dir.glob("*.gguf"))
     log.warning("Converting %s to %s once; later loads take about a second.", gguf.name, target)
     tokenizer = AutoTokenizer.from_pretrained(package_dir, gguf_file=gguf.name)
@@ -142,6 +143,14 @@ def resolve(name: str) -> str:
     raise ModelError(f"Package for {name!r} holds no model files in {package_dir}.")
 
 
+def _quiet_transformers() -> None:
+    """Loading-progress bars and advice from transformers are noise in a CLI and a server."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def detect_kind(architectures: Sequence[str] | None) -> str:
     """mlm, causal or encoder, from the architectures a config declares."""
     for arch in architectures or ():
@@ -165,6 +174,7 @@ class ModelRunner:
         )
 
         self.name = name
+        _quiet_transformers()
         try:
             cfg = AutoConfig.from_pretrained(path)
             self.tokenizer = AutoTokenizer.from_pretrained(path)

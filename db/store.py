@@ -1,0 +1,350 @@
+"""Writes to the store: models, corpora, vector spaces (partitions) and documents.
+
+Functions take a SQLAlchemy session opened at the edge and plain data
+(tuples, numpy arrays), never model or spaCy objects. A document's rows are
+written with COPY inside the caller's transaction, so a document is wholly
+there or absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from pgvector import HalfVector
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from db.schema import Corpus, Document, DocumentModel, Model, VectorSpace
+
+KINDS = ("hidden", "context")
+# Below this many rows a space is searched by an exact scan (tens of ms) and
+# gets no HNSW index, which would cost more to keep up than it saves.
+HNSW_MIN_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class WordRow:
+    index: int
+    text: str
+    lemma: str
+    pos: str
+    tag: str
+    dep: str
+    head_index: int
+    ent_type: str
+    ent_iob: str
+    is_stop: bool
+    start_char: int
+    end_char: int
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    position: int
+    text: str
+    word_index: int | None
+    is_special: bool
+    start_char: int
+    end_char: int
+
+
+def _driver(session: Session):
+    """The psycopg connection under the session's transaction (for COPY)."""
+    return session.connection().connection.driver_connection
+
+
+def _next_ids(session: Session, table: str, n: int) -> list[int]:
+    if n == 0:
+        return []
+    rows = session.execute(
+        text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+        {"t": table, "n": n},
+    )
+    return [r[0] for r in rows]
+
+
+def ensure_model(
+    session: Session,
+    name: str,
+    kind: str,
+    layers: int,
+    heads: int,
+    hidden_size: int,
+    context_size: int,
+) -> int:
+    stmt = (
+        insert(Model)
+        .values(
+            name=name,
+            kind=kind,
+            layers=layers,
+            heads=heads,
+            hidden_size=hidden_size,
+            context_size=context_size,
+        )
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    session.execute(stmt)
+    return session.scalar(select(Model.id).where(Model.name == name))
+
+
+def ensure_corpus(session: Session, name: str, description: str = "") -> int:
+    session.execute(
+        insert(Corpus)
+        .values(name=name, description=description)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    return session.scalar(select(Corpus.id).where(Corpus.name == name))
+
+
+def partition_name(space_id: int) -> str:
+    return f"vectors_s{int(space_id)}"
+
+
+def index_name(space_id: int) -> str:
+    return f"vectors_s{int(space_id)}_hnsw"
+
+
+def ensure_spaces(
+    session: Session, model_id: int, layers: Iterable[int], dims: dict[str, int]
+) -> dict[tuple[int, str], int]:
+    """Vector spaces (and their partitions) for these layers of a model: {(layer, kind): space_id}."""
+    out = {}
+    for layer in layers:
+        for kind in KINDS:
+            session.execute(
+                insert(VectorSpace)
+                .values(model_id=model_id, layer=int(layer), kind=kind, dim=int(dims[kind]))
+                .on_conflict_do_nothing(index_elements=["model_id", "layer", "kind"])
+            )
+            space_id = session.scalar(
+                select(VectorSpace.id).where(
+                    VectorSpace.model_id == model_id,
+                    VectorSpace.layer == int(layer),
+                    VectorSpace.kind == kind,
+                )
+            )
+            session.execute(
+                text(
+                    f"CREATE TABLE IF NOT EXISTS {partition_name(space_id)} "
+                    f"PARTITION OF vectors FOR VALUES IN ({int(space_id)})"
+                )
+            )
+            out[(int(layer), kind)] = space_id
+    return out
+
+
+def find_document(session: Session, corpus_id: int, content_hash: str) -> int | None:
+    return session.scalar(
+        select(Document.id).where(
+            Document.corpus_id == corpus_id, Document.content_hash == content_hash
+        )
+    )
+
+
+def document_done(session: Session, document_id: int, model_id: int) -> bool:
+    return session.get(DocumentModel, (document_id, model_id)) is not None
+
+
+def lock_document(session: Session, corpus_id: int, content_hash: str) -> None:
+    """Serialise writers of the same document until the transaction ends."""
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:k1, hashtext(:h))"),
+        {"k1": int(corpus_id), "h": content_hash},
+    )
+
+
+def write_document(
+    session: Session,
+    corpus_id: int,
+    source: str,
+    content_hash: str,
+    meta: dict,
+    sentences: Sequence[tuple[str, int, Sequence[WordRow]]],
+) -> tuple[int, list[int], list[list[int]]]:
+    """Insert a document, its sentences and words: (document id, sentence ids, word ids per sentence)."""
+    doc = Document(corpus_id=corpus_id, source=source, content_hash=content_hash, meta=meta)
+    session.add(doc)
+    session.flush()
+    sentence_ids = _next_ids(session, "sentences", len(sentences))
+    word_ids = [_next_ids(session, "words", len(words)) for _, _, words in sentences]
+    conn = _driver(session)
+    with conn.cursor() as cur:
+        with cur.copy(
+            "COPY sentences (id, document_id, index, text, start_char) FROM STDIN"
+        ) as copy:
+            for i, (sid, (sent_text, start, _)) in enumerate(
+                zip(sentence_ids, sentences, strict=True)
+            ):
+                copy.write_row((sid, doc.id, i, sent_text, start))
+        with cur.copy(
+            "COPY words (id, sentence_id, index, text, lemma, pos, tag, dep, head_index, ent_type, ent_iob, "
+            "is_stop, start_char, end_char) FROM STDIN"
+        ) as copy:
+            for sid, ids, (_, _, words) in zip(sentence_ids, word_ids, sentences, strict=True):
+                for wid, w in zip(ids, words, strict=True):
+                    copy.write_row(
+                        (
+                            wid,
+                            sid,
+                            w.index,
+                            w.text,
+                            w.lemma,
+                            w.pos,
+                            w.tag,
+                            w.dep,
+                            w.head_index,
+                            w.ent_type,
+                            w.ent_iob,
+                            w.is_stop,
+                            w.start_char,
+                            w.end_char,
+                        )
+                    )
+    return doc.id, sentence_ids, word_ids
+
+
+def quantize_attention(attention: np.ndarray) -> bytes:
+    """[heads, T, T] weights in [0, 1] to uint8 bytes (weight = byte / 255)."""
+    return np.clip(np.rint(attention * 255.0), 0, 255).astype(np.uint8).tobytes()
+
+
+def dequantize_attention(weights: bytes, heads: int, tokens: int) -> np.ndarray:
+    return (
+        np.frombuffer(weights, dtype=np.uint8).reshape(heads, tokens, tokens).astype(np.float32)
+        / 255.0
+    )
+
+
+@dataclass
+class SentenceModelRows:
+    """One sentence as one model sees it, ready to store."""
+
+    sentence_id: int
+    word_ids: Sequence[int]
+    tokens: Sequence[TokenRow]
+    vectors: dict[int, np.ndarray]  # space_id -> [T, dim], already normalised
+    attentions: np.ndarray | None  # [layers, heads, T, T]
+
+
+def write_model_rows(
+    session: Session, model_id: int, document_id: int, rows: Sequence[SentenceModelRows]
+) -> int:
+    """Insert one document's tokens, vectors and attention for a model; mark it done. Returns token count."""
+    n_tokens = sum(len(r.tokens) for r in rows)
+    token_ids = iter(_next_ids(session, "tokens", n_tokens))
+    conn = _driver(session)
+    per_sentence_ids = []
+    with conn.cursor() as cur:
+        with cur.copy(
+            "COPY tokens (id, sentence_id, model_id, position, text, word_id, is_special, start_char, end_char) "
+            "FROM STDIN"
+        ) as copy:
+            for r in rows:
+                ids = []
+                for t in r.tokens:
+                    tid = next(token_ids)
+                    ids.append(tid)
+                    word_id = None if t.word_index is None else r.word_ids[t.word_index]
+                    copy.write_row(
+                        (
+                            tid,
+                            r.sentence_id,
+                            model_id,
+                            t.position,
+                            t.text,
+                            word_id,
+                            t.is_special,
+                            t.start_char,
+                            t.end_char,
+                        )
+                    )
+                per_sentence_ids.append(ids)
+        with cur.copy(
+            "COPY vectors (space_id, token_id, embedding) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int4", "int8", "halfvec"])
+            for r, ids in zip(rows, per_sentence_ids, strict=True):
+                for space_id, matrix in r.vectors.items():
+                    for tid, vec in zip(ids, matrix, strict=True):
+                        copy.write_row((space_id, tid, HalfVector(vec)))
+        with cur.copy(
+            "COPY attentions (sentence_id, model_id, layer, heads, tokens, weights) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int8", "int4", "int2", "int2", "int2", "bytea"])
+            for r in rows:
+                if r.attentions is None:
+                    continue
+                layers, heads, t, _ = r.attentions.shape
+                for layer in range(layers):
+                    copy.write_row(
+                        (
+                            r.sentence_id,
+                            model_id,
+                            layer,
+                            heads,
+                            t,
+                            quantize_attention(r.attentions[layer]),
+                        )
+                    )
+    session.add(DocumentModel(document_id=document_id, model_id=model_id))
+    session.flush()
+    return n_tokens
+
+
+def sentence_rows(
+    session: Session, document_id: int
+) -> list[tuple[int, str, list[tuple[int, WordRow]]]]:
+    """A stored document's sentences with their words, to add another model without spaCy."""
+    sentences = session.execute(
+        text("SELECT id, text FROM sentences WHERE document_id = :d ORDER BY index"),
+        {"d": document_id},
+    ).all()
+    words = session.execute(
+        text(
+            "SELECT w.sentence_id, w.id, w.index, w.text, w.lemma, w.pos, w.tag, w.dep, w.head_index, "
+            "w.ent_type, w.ent_iob, w.is_stop, w.start_char, w.end_char FROM words w "
+            "JOIN sentences s ON s.id = w.sentence_id WHERE s.document_id = :d ORDER BY w.sentence_id, w.index"
+        ),
+        {"d": document_id},
+    ).all()
+    by_sentence: dict[int, list[tuple[int, WordRow]]] = {sid: [] for sid, _ in sentences}
+    for row in words:
+        by_sentence[row[0]].append((row[1], WordRow(*row[2:])))
+    return [(sid, stext, by_sentence[sid]) for sid, stext in sentences]
+
+
+def ensure_indexes(session: Session, model_id: int, min_rows: int = HNSW_MIN_ROWS) -> list[int]:
+    """Build the HNSW index of every space of a model that has grown past `min_rows`."""
+    built = []
+    spaces = session.execute(
+        select(VectorSpace.id, VectorSpace.dim).where(VectorSpace.model_id == model_id)
+    ).all()
+    for space_id, dim in spaces:
+        exists = session.scalar(text("SELECT to_regclass(:n)"), {"n": index_name(space_id)})
+        if exists:
+            continue
+        rows = session.scalar(text(f"SELECT count(*) FROM {partition_name(space_id)}"))
+        if rows < min_rows:
+            continue
+        session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+        session.execute(
+            text(
+                f"CREATE INDEX IF NOT EXISTS {index_name(space_id)} ON {partition_name(space_id)} "
+                f"USING hnsw ((embedding::halfvec({int(dim)})) halfvec_cosine_ops) "
+                "WITH (m = 16, ef_construction = 64)"
+            )
+        )
+        built.append(space_id)
+    return built
+
+
+def count_sentences_stmt(document_id: int):
+    from sqlalchemy import func
+
+    from db.schema import Sentence
+
+    return select(func.count()).select_from(Sentence).where(Sentence.document_id == document_id)

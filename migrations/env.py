@@ -1,0 +1,22 @@
+"""Alembic environment: the URL comes from exbert's settings (or the caller's config)."""
+
+from alembic import context
+
+from db.engine import database_url, make_engine
+from db.schema import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    url = config.attributes.get("url") or database_url()
+    engine = make_engine(url, pooled=False)
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run_migrations_online()
