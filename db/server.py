@@ -97,7 +97,31 @@ def start(home: Path | None = None, keep_running: bool = False) -> str:
             f"The embedded PostgreSQL in {pgdata} did not start: {err}\n{tail}"
         ) from err
     _servers[pgdata] = server
+    _tune(server.get_uri())
     return server.get_uri()
+
+
+# Ingestion writes hundreds of MB of vectors: fewer checkpoints, compressed full-page writes.
+TUNING = {"max_wal_size": "4GB", "wal_compression": "on", "checkpoint_timeout": "15min"}
+
+
+def _tune(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        current = dict(
+            conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (list(TUNING),)
+            ).fetchall()
+        )
+        if (
+            current.get("wal_compression") in ("on", "pglz", "lz4", "zstd")
+            and current.get("max_wal_size") == "4096"
+        ):
+            return
+        for name, value in TUNING.items():
+            conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+        conn.execute("SELECT pg_reload_conf()")
 
 
 def stop(home: Path | None = None) -> bool:

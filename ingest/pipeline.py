@@ -10,7 +10,9 @@ re-annotated.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -158,18 +160,22 @@ class Ingestor:
 
     # -- per document ----------------------------------------------------------
 
-    def _model_rows(
-        self, sentences: Sequence[tuple[int, str, Sequence[int], list]]
-    ) -> list[SentenceModelRows]:
-        """Run the model over (sentence_id, text, word_ids, words) and build rows to store."""
-        rows = []
-        for i in range(0, len(sentences), self.batch):
-            chunk = sentences[i : i + self.batch]
-            analyses = self.runner.analyze_batch([t for _, t, _, _ in chunk], predictions=False)
-            for (sentence_id, _, word_ids, words), a in zip(chunk, analyses, strict=True):
-                links = align(
-                    [(t.start, t.end) for t in a.tokens], [t.is_special for t in a.tokens], words
-                )
+    def _model_rows(self, sentences: Sequence[tuple[str, list]]) -> list[SentenceModelRows]:
+        """Run the model over (text, words) pairs and build the rows to store, in order.
+
+        Sentences are batched by length, so a batch pads little.
+        """
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i][0]))
+        rows: list[SentenceModelRows | None] = [None] * len(sentences)
+        for start in range(0, len(order), self.batch):
+            chunk = order[start : start + self.batch]
+            analyses = self.runner.analyze_batch(
+                [sentences[i][0] for i in chunk], predictions=False
+            )
+            for i, a in zip(chunk, analyses, strict=True):
+                words = sentences[i][1]
+                spans = [(t.start, t.end) for t in a.tokens]
+                links = align(spans, [t.is_special for t in a.tokens], words)
                 tokens = [
                     TokenRow(p, t.text, link, t.is_special, t.start, t.end)
                     for p, (t, link) in enumerate(zip(a.tokens, links, strict=True))
@@ -180,11 +186,15 @@ class Ingestor:
                     vectors[self.spaces[(layer, "context")]] = unit_heads(
                         a.contexts[layer], self.runner.heads
                     )
-                rows.append(SentenceModelRows(sentence_id, word_ids, tokens, vectors, a.attentions))
+                rows[i] = SentenceModelRows(tokens, vectors, a.attentions)
         return rows
 
-    def _store_new(self, doc: RawDocument, sentences: list[Sentence]) -> int:
+    def _write_new(
+        self, doc: RawDocument, sentences: list[Sentence], rows: list[SentenceModelRows]
+    ) -> int:
+        """Write a new document with this model's rows in one transaction; tokens written."""
         with self.sessions.begin() as s:
+            store.fast_commit(s)
             store.lock_document(s, self.corpus_id, doc.content_hash)
             if store.find_document(s, self.corpus_id, doc.content_hash) is not None:
                 return 0  # another process stored it meanwhile
@@ -192,25 +202,25 @@ class Ingestor:
             doc_id, sentence_ids, word_ids = store.write_document(
                 s, self.corpus_id, doc.source, doc.content_hash, doc.meta, sentence_data
             )
-            todo = [
-                (sid, x.text, wids, x.words)
-                for sid, x, wids in zip(sentence_ids, sentences, word_ids, strict=True)
-            ]
-            return store.write_model_rows(s, self.model_id, doc_id, self._model_rows(todo))
+            return store.write_model_rows(s, self.model_id, doc_id, sentence_ids, word_ids, rows)
 
     def _store_for_model(self, doc_id: int) -> tuple[int, int]:
         """Add this model to a document that is stored already: (sentences, tokens)."""
         with self.sessions.begin() as s:
+            stored = store.sentence_rows(s, doc_id)
+        todo = [
+            (text, _stored_words([w for _, w in words], len(text))) for _, text, words in stored
+        ]
+        rows = self._model_rows(todo)
+        with self.sessions.begin() as s:
+            store.fast_commit(s)
             store.lock_document(s, self.corpus_id, f"doc:{doc_id}")
             if store.document_done(s, doc_id, self.model_id):
                 return 0, 0
-            todo = []
-            for sid, text, words in store.sentence_rows(s, doc_id):
-                rows = [w for _, w in words]
-                todo.append((sid, text, [wid for wid, _ in words], _stored_words(rows, len(text))))
-            return len(todo), store.write_model_rows(
-                s, self.model_id, doc_id, self._model_rows(todo)
-            )
+            sentence_ids = [sid for sid, _, _ in stored]
+            word_ids = [[wid for wid, _ in words] for _, _, words in stored]
+            tokens = store.write_model_rows(s, self.model_id, doc_id, sentence_ids, word_ids, rows)
+            return len(stored), tokens
 
     def run(
         self,
@@ -219,38 +229,49 @@ class Ingestor:
         progress: Callable[[IngestSummary], None] | None = None,
         group: int = 8,
     ) -> IngestSummary:
-        """Ingest everything, or until `limit_sentences` sentences are in the corpus for this model."""
+        """Ingest everything, or until `limit_sentences` sentences are in the corpus for this model.
+
+        A writer thread stores one document while spaCy and the model work on
+        the next; at most two documents wait to be written.
+        """
         summary = IngestSummary()
         started = time.perf_counter()
-        seen = 0
-        for batch in _groups(documents, group):
-            docs = []
-            for item in batch:
-                if isinstance(item, ReadError):
-                    summary.errors.append(item)
-                else:
-                    docs.append(item)
-            fresh = []
-            for doc in docs:
-                with self.sessions.begin() as s:
-                    doc_id = store.find_document(s, self.corpus_id, doc.content_hash)
-                    done = doc_id is not None and store.document_done(s, doc_id, self.model_id)
-                    stored = s.scalar(store.count_sentences_stmt(doc_id)) if doc_id else 0
-                if done:
-                    summary.documents_skipped += 1
-                    seen += stored
-                elif doc_id is not None:
-                    n, tokens = self._store_for_model(doc_id)
-                    summary.documents_added += 1
-                    summary.sentences += n
-                    summary.tokens += tokens
-                    seen += n
-                else:
-                    fresh.append(doc)
-            if fresh:
-                for doc, sentences in zip(
-                    fresh, annotate_documents([d.text for d in fresh], self.nlp), strict=True
-                ):
+        seen = 0  # sentences of this corpus stored for this model, for --limit
+        pending: deque[tuple[int, Future]] = deque()
+
+        def collect() -> None:
+            n_sentences, future = pending.popleft()
+            tokens = future.result()
+            if tokens:
+                summary.documents_added += 1
+                summary.sentences += n_sentences
+                summary.tokens += tokens
+            else:
+                summary.documents_skipped += 1  # another process stored it meanwhile
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="exbert-writer") as writer:
+            for batch in _groups(documents, group):
+                fresh = []
+                for item in batch:
+                    if isinstance(item, ReadError):
+                        summary.errors.append(item)
+                        continue
+                    status, stored = self._status(item)
+                    if status == "done":
+                        summary.documents_skipped += 1
+                        seen += stored
+                    elif status == "other-model":
+                        n, tokens = self._store_for_model(stored)
+                        summary.documents_added += 1
+                        summary.sentences += n
+                        summary.tokens += tokens
+                        seen += n
+                    else:
+                        fresh.append(item)
+                texts = [d.text for d in fresh]
+                for doc, sentences in zip(fresh, annotate_documents(texts, self.nlp), strict=True):
+                    if limit_sentences is not None and seen >= limit_sentences:
+                        break
                     kept = [x for x in sentences if len(x.text) <= MAX_SENTENCE_CHARS]
                     summary.sentences_skipped += len(sentences) - len(kept)
                     if not kept:
@@ -258,20 +279,30 @@ class Ingestor:
                             ReadError(doc.source, "has no sentence exbert can store")
                         )
                         continue
-                    tokens = self._store_new(doc, kept)
-                    summary.documents_added += 1
-                    summary.sentences += len(kept)
-                    summary.tokens += tokens
+                    rows = self._model_rows([(x.text, x.words) for x in kept])
+                    while len(pending) >= 2:
+                        collect()
+                    pending.append((len(kept), writer.submit(self._write_new, doc, kept, rows)))
                     seen += len(kept)
-                    if limit_sentences is not None and seen >= limit_sentences:
-                        break
-            summary.seconds = time.perf_counter() - started
-            if progress:
-                progress(summary)
-            if limit_sentences is not None and seen >= limit_sentences:
-                break
+                summary.seconds = time.perf_counter() - started
+                if progress:
+                    progress(summary)
+                if limit_sentences is not None and seen >= limit_sentences:
+                    break
+            while pending:
+                collect()
         summary.seconds = time.perf_counter() - started
         return summary
+
+    def _status(self, doc: RawDocument) -> tuple[str, int]:
+        """('done', sentences) | ('other-model', document id) | ('new', 0)."""
+        with self.sessions.begin() as s:
+            doc_id = store.find_document(s, self.corpus_id, doc.content_hash)
+            if doc_id is None:
+                return "new", 0
+            if store.document_done(s, doc_id, self.model_id):
+                return "done", s.scalar(store.count_sentences_stmt(doc_id))
+            return "other-model", doc_id
 
     def build_indexes(self, min_rows: int = store.HNSW_MIN_ROWS) -> list[int]:
         with self.sessions.begin() as s:

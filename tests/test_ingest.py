@@ -22,7 +22,9 @@ from ingest.readers import RawDocument
 DOCS = [
     RawDocument("a.txt", "The cat sat on the mat. Then it slept in New York."),
     RawDocument("b.txt", "A dog barked at the mailman. The mailman didn't mind!"),
-    RawDocument("c.txt", "Attention heads learn syntax.  Some learn semantics; others learn position."),
+    RawDocument(
+        "c.txt", "Attention heads learn syntax.  Some learn semantics; others learn position."
+    ),
 ]
 MORE = [RawDocument("d.txt", "Paris is the capital of France. Berlin is the capital of Germany.")]
 
@@ -42,9 +44,24 @@ def snapshot(url):
     """Everything stored, by content rather than by id, for comparing runs."""
     return {
         "documents": sorted(rows(url, "SELECT source, content_hash FROM documents")),
-        "sentences": sorted(rows(url, "SELECT d.content_hash, s.index, s.text FROM sentences s JOIN documents d ON d.id = s.document_id")),
-        "words": sorted(rows(url, "SELECT s.text, w.index, w.text, w.pos, w.dep, w.head_index FROM words w JOIN sentences s ON s.id = w.sentence_id")),
-        "tokens": sorted(rows(url, "SELECT s.text, m.name, t.position, t.text, w.index FROM tokens t JOIN sentences s ON s.id = t.sentence_id JOIN models m ON m.id = t.model_id LEFT JOIN words w ON w.id = t.word_id")),
+        "sentences": sorted(
+            rows(
+                url,
+                "SELECT d.content_hash, s.index, s.text FROM sentences s JOIN documents d ON d.id = s.document_id",
+            )
+        ),
+        "words": sorted(
+            rows(
+                url,
+                "SELECT s.text, w.index, w.text, w.pos, w.dep, w.head_index FROM words w JOIN sentences s ON s.id = w.sentence_id",
+            )
+        ),
+        "tokens": sorted(
+            rows(
+                url,
+                "SELECT s.text, m.name, t.position, t.text, w.index FROM tokens t JOIN sentences s ON s.id = t.sentence_id JOIN models m ON m.id = t.model_id LEFT JOIN words w ON w.id = t.word_id",
+            )
+        ),
         "vectors": rows(url, "SELECT count(*), count(DISTINCT token_id) FROM vectors"),
         "attentions": rows(url, "SELECT count(*) FROM attentions"),
     }
@@ -66,7 +83,9 @@ def test_ingest_is_idempotent(db_url, tiny_models, nlp):
 def test_incremental_growth_keeps_earlier_rows(db_url, tiny_models, nlp):
     ingest(db_url, tiny_models["bert-mlm"], DOCS, nlp=nlp)
     earlier = rows(db_url, "SELECT id, sentence_id, position, text FROM tokens ORDER BY id")
-    earlier_vectors = rows(db_url, "SELECT space_id, token_id, embedding::text FROM vectors ORDER BY 1, 2")
+    earlier_vectors = rows(
+        db_url, "SELECT space_id, token_id, embedding::text FROM vectors ORDER BY 1, 2"
+    )
     summary = ingest(db_url, tiny_models["bert-mlm"], DOCS + MORE, nlp=nlp)
     assert (summary.documents_added, summary.documents_skipped) == (1, 3)
     now = rows(db_url, "SELECT id, sentence_id, position, text FROM tokens ORDER BY id")
@@ -82,11 +101,20 @@ def test_second_model_on_the_same_corpus(db_url, tiny_models, nlp):
     summary = ingest(db_url, tiny_models["gpt2"], DOCS, nlp=nlp)
     assert summary.documents_added == 3 and summary.sentences == 6
     assert rows(db_url, "SELECT id, text, pos FROM words ORDER BY id") == words_before
-    per_model = dict(rows(db_url, "SELECT m.name, count(*) FROM tokens t JOIN models m ON m.id = t.model_id GROUP BY 1"))
+    per_model = dict(
+        rows(
+            db_url,
+            "SELECT m.name, count(*) FROM tokens t JOIN models m ON m.id = t.model_id GROUP BY 1",
+        )
+    )
     assert set(per_model) == {tiny_models["bert-mlm"], tiny_models["gpt2"]}
     # gpt2 tokens link to the same spaCy words
-    linked = rows(db_url, "SELECT count(*) FROM tokens t JOIN models m ON m.id = t.model_id WHERE m.name = '%s' AND t.word_id IS NOT NULL" % tiny_models["gpt2"])
-    assert linked[0][0] == per_model[tiny_models["gpt2"]]
+    with psycopg.connect(db_url) as conn:
+        linked = conn.execute(
+            "SELECT count(*) FROM tokens t JOIN models m ON m.id = t.model_id WHERE m.name = %s AND t.word_id IS NOT NULL",
+            (tiny_models["gpt2"],),
+        ).fetchone()
+    assert linked[0] == per_model[tiny_models["gpt2"]]
     assert ingest(db_url, tiny_models["gpt2"], DOCS, nlp=nlp).documents_skipped == 3
 
 
@@ -113,9 +141,12 @@ def test_stored_vectors_equal_the_runner_output(db_url, tiny_models, nlp):
                 stored = np.array([g[0].to_numpy() for g in got], dtype=np.float32)
                 np.testing.assert_allclose(stored, expected, atol=2e-3)  # halfvec precision
         weights, heads, n = conn.execute(
-            "SELECT weights, heads, tokens FROM attentions WHERE sentence_id = %s AND layer = 1", (sentence_id,)
+            "SELECT weights, heads, tokens FROM attentions WHERE sentence_id = %s AND layer = 1",
+            (sentence_id,),
         ).fetchone()
-        np.testing.assert_allclose(dequantize_attention(weights, heads, n), a.attentions[1], atol=0.5 / 255 + 1e-6)
+        np.testing.assert_allclose(
+            dequantize_attention(weights, heads, n), a.attentions[1], atol=0.5 / 255 + 1e-6
+        )
 
 
 def test_layers_option_limits_vectors(db_url, tiny_models, nlp):
@@ -137,7 +168,9 @@ def test_chunking_keeps_every_character():
 
 
 def cli(url, *args, input=None, env=None):
-    return CliRunner().invoke(main, list(args), input=input, env={"EXBERT_DATABASE_URL": url, **(env or {})})
+    return CliRunner().invoke(
+        main, list(args), input=input, env={"EXBERT_DATABASE_URL": url, **(env or {})}
+    )
 
 
 def test_cli_reports_bad_files_and_keeps_good_ones(db_url, tiny_models, tmp_path):
@@ -152,8 +185,20 @@ def test_cli_reports_bad_files_and_keeps_good_ones(db_url, tiny_models, tmp_path
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"id": 1, "text": "A fine line."}\n{not json\n{"id": 3}\n')
     model = tiny_models["bert-mlm"]
-    result = cli(db_url, "ingest", "--corpus", "c", "--model", model, str(good), str(binary), str(latin1),
-                 str(empty), str(broken), str(tmp_path / "missing.txt"))
+    result = cli(
+        db_url,
+        "ingest",
+        "--corpus",
+        "c",
+        "--model",
+        model,
+        str(good),
+        str(binary),
+        str(latin1),
+        str(empty),
+        str(broken),
+        str(tmp_path / "missing.txt"),
+    )
     assert result.exit_code == 1, result.output
     out = result.output
     assert "binary.txt looks binary" in out
@@ -170,13 +215,24 @@ def test_cli_huge_single_line_and_stdin(db_url, tiny_models, tmp_path):
     long_line = tmp_path / "long.txt"
     long_line.write_text("The cat sat on the mat. " * 2_000)  # 48 KB on one line: 2,000 sentences
     model = tiny_models["bert-mlm"]
-    result = cli(db_url, "ingest", "--corpus", "c", "--model", model, "--no-index", str(huge), str(long_line))
+    result = cli(
+        db_url, "ingest", "--corpus", "c", "--model", model, "--no-index", str(huge), str(long_line)
+    )
     assert result.exit_code == 1, result.output
     assert "huge.txt has no sentence exbert can store" in result.output
     assert "10 over-long sentences skipped" in result.output  # one per 100k-character chunk
     assert rows(db_url, "SELECT source FROM documents") == [(str(long_line),)]
     assert rows(db_url, "SELECT count(*) FROM sentences")[0][0] == 2_000
-    result = cli(db_url, "ingest", "--corpus", "c", "--model", model, "-", input='{"id": "x", "text": "From stdin, as JSON."}\n')
+    result = cli(
+        db_url,
+        "ingest",
+        "--corpus",
+        "c",
+        "--model",
+        model,
+        "-",
+        input='{"id": "x", "text": "From stdin, as JSON."}\n',
+    )
     assert result.exit_code == 0, result.output
     assert rows(db_url, "SELECT source FROM documents WHERE source LIKE 'stdin%'") == [("stdin#x",)]
     result = cli(db_url, "corpora")
@@ -200,15 +256,32 @@ def test_kill_9_then_rerun_equals_a_clean_run(make_db, tiny_models, tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()
     for i in range(40):
-        (folder / f"{i:02}.txt").write_text(f"Document {i} is here. The cat number {i} sat on mat {i}. " * 3)
+        (folder / f"{i:02}.txt").write_text(
+            f"Document {i} is here. The cat number {i} sat on mat {i}. " * 3
+        )
     model = tiny_models["bert-mlm"]
     killed, clean = make_db(), make_db()
     env = {**os.environ, "EXBERT_DATABASE_URL": killed}
-    cmd = [sys.executable, "-m", "exbert.cli", "ingest", "--corpus", "k", "--model", model, "--no-index", "--batch", "4", str(folder)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "exbert.cli",
+        "ingest",
+        "--corpus",
+        "k",
+        "--model",
+        model,
+        "--no-index",
+        "--batch",
+        "4",
+        str(folder),
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline:
-        done = rows(killed, "SELECT count(*) FROM document_models")[0][0] if _has_tables(killed) else 0
+        done = (
+            rows(killed, "SELECT count(*) FROM document_models")[0][0] if _has_tables(killed) else 0
+        )
         if done >= 3:
             break
         time.sleep(0.05)
@@ -217,9 +290,17 @@ def test_kill_9_then_rerun_equals_a_clean_run(make_db, tiny_models, tmp_path):
     partial = rows(killed, "SELECT count(*) FROM documents")[0][0]
     assert 0 < partial < 40, "the run should have been killed part-way"
     # no partial document: every stored document has all its tokens
-    assert rows(killed, "SELECT count(*) FROM documents d WHERE NOT EXISTS (SELECT 1 FROM document_models dm WHERE dm.document_id = d.id)") == [(0,)]
+    assert rows(
+        killed,
+        "SELECT count(*) FROM documents d WHERE NOT EXISTS (SELECT 1 FROM document_models dm WHERE dm.document_id = d.id)",
+    ) == [(0,)]
     assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
-    assert subprocess.run(cmd[:-1] + [str(folder)], env={**env, "EXBERT_DATABASE_URL": clean}, capture_output=True).returncode == 0
+    assert (
+        subprocess.run(
+            cmd[:-1] + [str(folder)], env={**env, "EXBERT_DATABASE_URL": clean}, capture_output=True
+        ).returncode
+        == 0
+    )
     assert snapshot(killed) == snapshot(clean)
     assert rows(killed, "SELECT count(*) FROM documents")[0][0] == 40
 

