@@ -54,3 +54,15 @@ def stored_models(session: Session) -> list[dict]:
         text("SELECT name, kind, layers, heads, hidden_size FROM models ORDER BY name")
     ).mappings()
     return [dict(r) for r in rows]
+
+
+def corpus_sentences(session: Session, corpus: str, model: str) -> int:
+    """Sentences of a corpus stored for a model (0 when either is unknown)."""
+    return session.execute(
+        text(
+            "SELECT count(s.id) FROM sentences s JOIN documents d ON d.id = s.document_id "
+            "JOIN corpora c ON c.id = d.corpus_id JOIN document_models dm ON dm.document_id = d.id "
+            "JOIN models m ON m.id = dm.model_id WHERE c.name = :c AND m.name = :m"
+        ),
+        {"c": corpus, "m": model},
+    ).scalar_one()

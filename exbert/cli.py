@@ -217,6 +217,73 @@ def corpora(as_json: bool) -> None:
         )
 
 
+def _store_notice() -> None:
+    """Start and migrate the store before serving; warn (and serve anyway) when it is down."""
+    from dashapp import store_access
+
+    try:
+        store_access.session_factory()
+    except store_access.StoreUnavailable as err:
+        click.echo(f"warning: {err}", err=True)
+
+
+def _serve(host: str, port: int) -> None:
+    from dashapp.app import create_app
+
+    app = create_app()
+    click.echo(f"exbert is serving at http://{host}:{port}/  (Ctrl+C stops it)")
+    app.run(host=host, port=port, debug=False)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8050, show_default=True, type=int, help="Port to listen on.")
+def serve(host: str, port: int) -> None:
+    """Serve the web app (attention view, corpora, JSON API under /api)."""
+    _store_notice()
+    _serve(host, port)
+
+
+DEMO_CORPUS = "wiki"
+DEMO_SENTENCES = 3000
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8050, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--sentences", default=DEMO_SENTENCES, show_default=True, help="Sample sentences to ingest."
+)
+def demo(host: str, port: int, sentences: int) -> None:
+    """Start the embedded database, ingest the Wikipedia sample with
+    all-MiniLM-L6-v2 on first run (a few minutes), and serve the app.
+    Later runs find the corpus stored and start in seconds."""
+    from dashapp import store_access
+    from db.stats import corpus_sentences
+
+    model = config.default_model()
+    factory = _session_factory()
+    with factory.begin() as s:
+        have = corpus_sentences(s, DEMO_CORPUS, model)
+    if have < sentences:
+        click.echo(f"First run: ingesting {sentences} Wikipedia sample sentences with {model}.")
+        ctx = click.get_current_context()
+        ctx.invoke(
+            ingest,
+            corpus=DEMO_CORPUS,
+            model=model,
+            sample="wiki",
+            limit=sentences,
+            layers=None,
+            batch=32,
+            index=True,
+            description="gensim's Wikipedia sample (CC BY-SA)",
+            paths=(),
+        )
+    store_access.session_factory()
+    _serve(host, port)
+
+
 @main.group()
 def db() -> None:
     """The database: migrations, its URL, the embedded server."""

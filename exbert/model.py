@@ -363,8 +363,20 @@ class ModelRunner:
         return out
 
 
+_load_lock = threading.Lock()
+
+
 @functools.lru_cache(maxsize=4)
-def load_model(name_or_path: str) -> ModelRunner:
-    """Load a model once per process (by the name as given) and reuse it."""
-    name = name_or_path.strip() if isinstance(name_or_path, str) else name_or_path
+def _load(name: str) -> ModelRunner:
     return ModelRunner(name, resolve(name))
+
+
+def load_model(name_or_path: str) -> ModelRunner:
+    """Load a model once per process (by the name as given) and reuse it.
+
+    Loads are serialised: two threads asking at once (a web page's callbacks)
+    must not both convert or import the same model.
+    """
+    name = name_or_path.strip() if isinstance(name_or_path, str) else name_or_path
+    with _load_lock:
+        return _load(name)

@@ -87,3 +87,24 @@ def make_db(pg_url):
 @pytest.fixture
 def db_url(make_db) -> str:
     return make_db()
+
+
+@pytest.fixture
+def app_env(monkeypatch, tiny_models, db_url):
+    """The app configured with a tiny masked LM as its default model and a fresh database."""
+    from dashapp import services, store_access
+
+    monkeypatch.setenv("EXBERT_MODEL", tiny_models["bert-mlm"])
+    monkeypatch.setenv("EXBERT_DATABASE_URL", db_url)
+    store_access._factory.cache_clear()
+    services._attention_view.cache_clear()
+    yield {"model": tiny_models["bert-mlm"], "db_url": db_url}
+    store_access._factory.cache_clear()
+    services._attention_view.cache_clear()
+
+
+@pytest.fixture
+def client(app_env):
+    from dashapp.app import create_app
+
+    return create_app().server.test_client()

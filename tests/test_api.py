@@ -1,0 +1,76 @@
+"""The JSON API on the app's server: what the page shows, and clear 4xx errors."""
+
+import numpy as np
+import pytest
+
+from dashapp import store_access
+from exbert.model import load_model
+
+
+def test_health_and_models(client, app_env):
+    health = client.get("/api/health").get_json()
+    assert health["status"] == "ok" and health["database"] == "ok"
+    models = client.get("/api/models").get_json()["models"]
+    assert models[0] == app_env["model"]
+
+
+def test_attention_returns_what_the_model_computes(client, app_env):
+    resp = client.post("/api/attention", json={"sentence": "The cat sat on the mat.", "masks": [2]})
+    assert resp.status_code == 200
+    data = resp.get_json()
+    runner = load_model(app_env["model"])
+    expected = runner.analyze("The cat sat on the mat.", masks=[2])
+    assert [t["text"] for t in data["tokens"]] == [t.text for t in expected.tokens]
+    np.testing.assert_allclose(np.array(data["attentions"]), expected.attentions, atol=1e-4)
+    assert data["tokens"][0]["is_special"] and data["tokens"][0]["word"] is None
+    assert data["tokens"][2]["masked"] and data["tokens"][2]["word"]["pos"] == "NOUN"
+    assert data["kind"] == "mlm" and len(data["predictions"]) == len(data["tokens"])
+    top = data["predictions"][2][0]
+    assert top["token"] == expected.predictions[2][0][0]
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (None, "Send a JSON object"),
+        ({"sentence": ""}, "Type a sentence"),
+        ({"sentence": "   \n"}, "Type a sentence"),
+        ({"sentence": 42}, '"sentence" must be a string'),
+        ({"sentence": "The cat.", "masks": "2"}, '"masks" must be a list'),
+        ({"sentence": "The cat.", "masks": [0]}, "Cannot mask token 0"),
+        ({"sentence": "The cat.", "masks": [99]}, "Cannot mask token 99"),
+        ({"sentence": "The cat.", "model": "'; DROP TABLE tokens; --"}, "Unknown model"),
+        ({"sentence": "The cat.", "model": "../../etc"}, "Unknown model"),
+    ],
+)
+def test_bad_requests_get_a_clear_4xx(client, payload, message):
+    resp = (
+        client.post("/api/attention", json=payload)
+        if payload is not None
+        else client.post("/api/attention", data="not json")
+    )
+    assert resp.status_code == 400
+    assert message in resp.get_json()["error"]
+
+
+def test_long_and_unicode_input(client):
+    data = client.post("/api/attention", json={"sentence": "The cat sat. " * 400}).get_json()
+    assert data["truncated"] and len(data["tokens"]) <= 64
+    data = client.post("/api/attention", json={"sentence": "Zoë's café 😀 naïve"}).get_json()
+    assert not data["truncated"] and any(
+        t["word"] and t["word"]["text"] == "😀" for t in data["tokens"]
+    )
+
+
+def test_unknown_route_and_method_are_json(client):
+    assert client.get("/api/nothing").status_code == 404
+    resp = client.get("/api/attention")
+    assert resp.status_code == 405 and "error" in resp.get_json()
+
+
+def test_database_down_keeps_attention_working(client, monkeypatch):
+    monkeypatch.setenv("EXBERT_DATABASE_URL", "postgresql://exbert@127.0.0.1:9/none")
+    store_access._factory.cache_clear()
+    health = client.get("/api/health").get_json()
+    assert "corpus database is unavailable" in health["database"]
+    assert client.post("/api/attention", json={"sentence": "Still works."}).status_code == 200

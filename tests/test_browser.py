@@ -1,0 +1,175 @@
+"""The Attention page in a real headless Chromium: what a person clicks and sees."""
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.browser import ARTIFACTS, LiveServer, chrome
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def live(app_env):
+    from dashapp.app import create_app
+
+    server = LiveServer(create_app().server)
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def browser(request):
+    driver = chrome()
+    yield driver
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / f"{request.node.name}.png"))
+    driver.quit()
+
+
+def wait(driver, seconds=30):
+    return WebDriverWait(driver, seconds)
+
+
+def graph_labels(driver) -> list[str]:
+    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#attn-graph .textpoint")]
+
+
+def line_count(driver) -> int:
+    return len(driver.find_elements(By.CSS_SELECTOR, "#attn-graph .scatterlayer .js-line"))
+
+
+def query(driver) -> dict:
+    return {
+        k: v[0]
+        for k, v in parse_qs(urlsplit(driver.current_url).query, keep_blank_values=True).items()
+    }
+
+
+def severe_console_errors(driver) -> list[str]:
+    return [
+        e["message"]
+        for e in driver.get_log("browser")
+        if e["level"] == "SEVERE" and "favicon" not in e["message"]
+    ]
+
+
+def test_type_a_sentence_and_see_the_graph(live, browser):
+    browser.get(live + "/")
+    box = wait(browser).until(EC.element_to_be_clickable((By.ID, "attn-sentence")))
+    box.send_keys("The cat sat on the mat.", Keys.ENTER)
+    wait(browser).until(lambda d: "cat" in graph_labels(d))
+    labels = graph_labels(browser)
+    assert labels.count("cat") == 2 and "[CLS]" in labels  # left and right columns
+    assert line_count(browser) > 0
+    assert query(browser)["sentence"] == "The cat sat on the mat."
+    table = browser.find_element(By.ID, "attn-predictions-table").text
+    assert "would predict here" in table
+    assert severe_console_errors(browser) == []
+
+
+def test_layer_and_heads_change_the_view_and_back_works(live, browser):
+    browser.get(live + "/?sentence=The+dog+barked+at+the+mailman.")
+    wait(browser).until(lambda d: "[CLS]" in graph_labels(d))
+    before = browser.find_element(By.ID, "attn-graph").get_attribute("innerHTML")
+    browser.find_element(By.CSS_SELECTOR, "#attn-layer .dash-slider-thumb").send_keys(
+        Keys.ARROW_RIGHT
+    )
+    wait(browser).until(lambda d: query(d).get("layer") == "1")
+    wait(browser).until(
+        lambda d: d.find_element(By.ID, "attn-graph").get_attribute("innerHTML") != before
+    )
+    assert "Layer 1" in browser.find_element(By.ID, "attn-combine-note").text
+    browser.find_element(By.ID, "attn-no-heads").click()
+    wait(browser).until(lambda d: query(d).get("heads") == "")
+    wait(browser).until(lambda d: line_count(d) == 0)
+    assert "mean of 0 selected heads" in browser.find_element(By.ID, "attn-combine-note").text
+    # a click on one thumbnail selects that head alone
+    from selenium.webdriver import ActionChains
+
+    label = [
+        e
+        for e in browser.find_elements(By.CSS_SELECTOR, "#attn-thumbs .annotation-text")
+        if e.text == "head 2"
+    ][0]
+    ActionChains(browser).move_to_element(label).move_by_offset(0, 25).click().perform()
+    wait(browser).until(lambda d: query(d).get("heads") == "2")
+    wait(browser).until(lambda d: line_count(d) > 0)
+    browser.back()
+    wait(browser).until(lambda d: query(d).get("heads") == "")
+    wait(browser).until(lambda d: line_count(d) == 0)
+    browser.forward()
+    wait(browser).until(lambda d: query(d).get("heads") == "2")
+    assert severe_console_errors(browser) == []
+
+
+def test_select_and_mask_a_token_shows_predictions(live, browser):
+    browser.get(live + "/?sentence=The+cat+sat+on+the+mat.")
+    wait(browser).until(lambda d: "cat" in graph_labels(d))
+    cat = [
+        e
+        for e in browser.find_elements(By.CSS_SELECTOR, "#attn-graph .textpoint")
+        if e.text == "cat"
+    ][0]
+    from selenium.webdriver import ActionChains
+
+    ActionChains(browser).move_to_element(cat).pause(1.5).click().perform()
+    wait(browser).until(lambda d: query(d).get("token") == "2")
+    panel = browser.find_element(By.ID, "attn-token-panel")
+    wait(browser).until(lambda d: "NOUN" in panel.text)
+    button = browser.find_element(By.ID, "attn-mask-button")
+    wait(browser).until(lambda d: button.is_enabled())
+    button.click()
+    wait(browser).until(lambda d: query(d).get("masks") == "2")
+    wait(browser).until(lambda d: "[MASK]" in graph_labels(d))
+    table = browser.find_element(By.ID, "attn-predictions-table").text
+    assert "[MASK]" in table
+    assert browser.find_elements(By.ID, "attn-token-predictions")
+    assert severe_console_errors(browser) == []
+
+
+def test_a_copied_url_restores_the_view(live, browser):
+    url = (
+        live
+        + "/?sentence=Paris+is+the+capital+of+France.&layer=1&heads=0,3&token=1&hide_special=1&mode=graph"
+    )
+    browser.get(url)
+    wait(browser).until(lambda d: len(graph_labels(d)) >= 8)
+    labels = graph_labels(browser)
+    assert "[CLS]" not in labels and "[SEP]" not in labels  # hidden
+    note = browser.find_element(By.ID, "attn-combine-note").text
+    assert "Layer 1" in note and "mean of 2 selected heads" in note
+    assert "position 1" in browser.find_element(By.ID, "attn-token-panel").text
+    assert browser.find_element(By.ID, "attn-hide-special").is_selected()
+    assert (
+        browser.find_element(By.ID, "attn-sentence").get_attribute("value")
+        == "Paris is the capital of France."
+    )
+    heatmap = url.replace("mode=graph", "mode=heatmap")
+    browser.get(heatmap)
+    wait(browser).until(
+        lambda d: d.find_elements(
+            By.CSS_SELECTOR, "#attn-graph .heatmaplayer image, #attn-graph .hm"
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("search", "message"),
+    [
+        ("", "Type a sentence"),
+        ("?sentence=+++", "Type a sentence"),
+        ("?sentence=The+cat.&model=no-such/model", "Unknown model 'no-such/model'"),
+        ("?sentence=" + "word+" * 300, "it was cut after"),
+    ],
+)
+def test_bad_input_shows_a_message_and_the_app_keeps_serving(live, browser, search, message):
+    browser.get(live + "/" + search)
+    wait(browser).until(lambda d: message in d.find_element(By.ID, "attn-messages").text)
+    browser.get(live + "/?sentence=Still+serving+😀+emoji.")
+    wait(browser).until(lambda d: "[CLS]" in graph_labels(d))
+    assert severe_console_errors(browser) == []
