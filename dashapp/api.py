@@ -13,6 +13,7 @@ from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from dashapp import services, store_access
+from db.search import SearchError
 from exbert import __version__
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,20 @@ def attention():
         raise ApiError('"masks" must be a list of token positions (integers).')
     model = services.check_model(data.get("model"), models())
     return jsonify(services.attention_json(services.attention_view(model, sentence, masks)))
+
+
+@api.post("/search")
+def search():
+    from dashapp import search as search_service
+
+    request_ = search_service.parse_request(body(), models())
+    result = search_service.search(store_access.session_factory(), request_)
+    return jsonify(result.to_json())
+
+
+@api.errorhandler(SearchError)
+def _search_error(err: SearchError):
+    return jsonify({"error": str(err)}), 400
 
 
 @api.get("/attention")

@@ -163,7 +163,7 @@ def attention_heatmap(labels: Sequence[str], matrix: np.ndarray, title: str = ""
             z=matrix,
             x=ticks,
             y=ticks,
-            colorscale="Blues",
+            colorscale=[[0, "#ffffff"], [1, "#08306b"]],
             zmin=0,
             zmax=float(max(matrix.max(), 1e-9)),
             hovertemplate="%{y} → %{x}: %{z:.3f}<extra></extra>",
@@ -226,7 +226,7 @@ def head_thumbnails(layer_attention: np.ndarray, selected: Sequence[int], column
             {
                 "type": "heatmap",
                 "z": z,
-                "colorscale": "Blues",
+                "colorscale": [[0, "#ffffff"], [1, "#08306b"]],
                 "zmin": 0,
                 "zmax": 1,
                 "showscale": False,
@@ -355,3 +355,55 @@ def empty_figure(height: int = 120) -> go.Figure:
         margin={"l": 0, "r": 0, "t": 0, "b": 0},
     )
     return fig
+
+
+SUMMARY_TITLES = {"pos": "part of speech", "dep": "dependency", "ent_type": "entity type"}
+
+
+def summary_bars(counts: dict[str, int], title: str, colour: str = ACCENT, top: int = 12) -> dict:
+    """A histogram of annotation labels, most frequent first (as a plain figure dict)."""
+    items = list(counts.items())[:top]
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "x": [k for k, _ in items],
+                "y": [v for _, v in items],
+                "marker": {"color": colour},
+                "hovertemplate": "%{x}: %{y}<extra></extra>",
+            }
+        ],
+        "layout": {
+            "title": {"text": title, "font": {"size": 12}},
+            "height": 200,
+            "margin": {"l": 30, "r": 8, "t": 30, "b": 50},
+            "xaxis": {"tickangle": -45, "type": "category"},
+            "yaxis": {"rangemode": "tozero"},
+        },
+    }
+
+
+def offset_bars(offsets: dict[str, int]) -> dict:
+    """Where matches look: offset from each match to the token it attends to most (-1: the previous token)."""
+    xs = sorted(int(k) for k in offsets)
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "x": xs,
+                "y": [offsets[str(x)] for x in xs],
+                "marker": {"color": "#ff7f0e"},
+                "hovertemplate": "offset %{x}: %{y}<extra></extra>",
+            }
+        ],
+        "layout": {
+            "title": {
+                "text": "offset: most-attended position minus match position",
+                "font": {"size": 12},
+            },
+            "height": 200,
+            "margin": {"l": 30, "r": 8, "t": 30, "b": 30},
+            "xaxis": {"dtick": 1, "zeroline": True},
+            "yaxis": {"rangemode": "tozero"},
+        },
+    }

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from exbert import config
-from exbert.annotate import AnnotationError, align, annotate
-from exbert.model import PACKAGED_MODELS, ModelError, load_model
+from exbert.annotate import AnnotationError, Word, align, annotate
+from exbert.model import PACKAGED_MODELS, Analysis, ModelError, load_model
 
 # A person reads a sentence, not a book: longer input is cut here (and the
 # model cuts again at its own maximum); both show a notice.
@@ -102,16 +102,26 @@ _view_lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=64)
-def _attention_view(model: str, sentence: str, masks: tuple[int, ...]) -> AttentionView:
+def _analysis(model: str, sentence: str, masks: tuple[int, ...]) -> tuple[Analysis, list[Word]]:
+    """The model's analysis and spaCy's words of one input, computed once."""
     try:
         runner = load_model(model)
         cut = sentence[:MAX_CHARS]
-        analysis = runner.analyze(cut, masks=masks)
-        words = annotate(cut)
-    except ModelError as err:
+        return runner.analyze(cut, masks=masks), annotate(cut)
+    except (ModelError, AnnotationError) as err:
         raise UserError(str(err)) from err
-    except AnnotationError as err:
-        raise UserError(str(err)) from err
+
+
+def analysis(model: str, sentence: str, masks: Sequence[int] = ()) -> tuple[Analysis, list[Word]]:
+    with _view_lock:
+        return _analysis(model, sentence, tuple(sorted(set(masks))))
+
+
+@functools.lru_cache(maxsize=64)
+def _attention_view(model: str, sentence: str, masks: tuple[int, ...]) -> AttentionView:
+    analysis, words = _analysis(model, sentence, masks)
+    runner = load_model(model)
+    cut = analysis.text
     links = align(
         [(t.start, t.end) for t in analysis.tokens], [t.is_special for t in analysis.tokens], words
     )

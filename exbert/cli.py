@@ -217,6 +217,134 @@ def corpora(as_json: bool) -> None:
         )
 
 
+@main.command()
+@click.option("--corpus", required=True, help="Corpus to search.")
+@click.option(
+    "--model",
+    default=None,
+    help="Model name (default: EXBERT_MODEL); it must be stored with the corpus.",
+)
+@click.option("--sentence", required=True, help="The sentence the query token comes from.")
+@click.option(
+    "--token",
+    "token",
+    required=True,
+    help="The query token: its position (0 is the first, often [CLS]) or a word of the sentence.",
+)
+@click.option("--layer", default=0, show_default=True, type=int, help="Layer (0-based).")
+@click.option(
+    "--by",
+    type=click.Choice(["embedding", "context"]),
+    default="embedding",
+    show_default=True,
+    help="Compare the layer's hidden states, or the selected heads' contexts.",
+)
+@click.option("--heads", default=None, help="Heads, e.g. 0,3,7 (default: all).")
+@click.option("-k", "k", default=50, show_default=True, type=int, help="Number of matches.")
+@click.option("--pos", multiple=True, help="Only matches with this POS (repeatable).")
+@click.option("--tag", multiple=True, help="Only matches with this fine-grained tag (repeatable).")
+@click.option("--dep", multiple=True, help="Only matches with this dependency label (repeatable).")
+@click.option(
+    "--ent-type", "ent_type", multiple=True, help="Only matches with this entity type (repeatable)."
+)
+@click.option(
+    "--include-own-sentence", is_flag=True, help="Let the query's own sentence match too."
+)
+@click.option("--exact", is_flag=True, help="Exact scan instead of the HNSW index.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print results and summary as JSON (as POST /api/search).",
+)
+@click.option(
+    "--csv", "as_csv", is_flag=True, help="Print the matches and their annotations as CSV."
+)
+def search(
+    corpus,
+    model,
+    sentence,
+    token,
+    layer,
+    by,
+    heads,
+    k,
+    pos,
+    tag,
+    dep,
+    ent_type,
+    include_own_sentence,
+    exact,
+    as_json,
+    as_csv,
+) -> None:
+    """Find the corpus tokens most similar to one token of SENTENCE, and summarise them."""
+    from dashapp import search as search_service
+    from dashapp import services
+    from db.search import SearchError
+    from db.stats import stored_models
+
+    factory = _session_factory()
+    with factory.begin() as s:
+        allowed = services.available_models([m["name"] for m in stored_models(s)])
+    model = model or config.default_model()
+    try:
+        token_index = _token_position(model, sentence, token, allowed)
+        request = search_service.parse_request(
+            {
+                "model": model,
+                "corpus": corpus,
+                "sentence": sentence,
+                "token_index": token_index,
+                "layer": layer,
+                "heads": None if heads is None else [int(h) for h in _parse_layers(heads) or []],
+                "by": by,
+                "k": k,
+                "filters": {
+                    "pos": list(pos),
+                    "tag": list(tag),
+                    "dep": list(dep),
+                    "ent_type": list(ent_type),
+                },
+                "exclude_own_sentence": not include_own_sentence,
+                "exact": exact,
+            },
+            allowed,
+        )
+        result = search_service.search(factory, request)
+    except (services.UserError, SearchError) as err:
+        raise click.ClickException(str(err)) from err
+    if as_json:
+        json.dump(result.to_json(), sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+    elif as_csv:
+        sys.stdout.write(search_service.to_csv(result))
+    else:
+        for rank, r in enumerate(result.results, 1):
+            tokens = {t["position"]: t for t in r["tokens"]}
+            m, a = tokens[r["match_index"]], tokens.get(r["max_attention_index"])
+            click.echo(
+                f"{rank:>3} {r['score']:.3f}  {m['text']:<14} -> {a['text'] if a else '-':<14} {r['text'][:90]}"
+            )
+        click.echo(
+            f"{len(result.results)} matches in {result.seconds * 1000:.0f} ms "
+            f"({'exact' if result.exact else 'HNSW'}); match POS: {result.summary['match']['pos']}"
+        )
+
+
+def _token_position(model: str, sentence: str, token: str, allowed) -> int:
+    """A token position from a number or a word of the sentence."""
+    from dashapp import services
+
+    if token.lstrip("-").isdigit():
+        return int(token)
+    view = services.attention_view(services.check_model(model, allowed), sentence)
+    for t in view.tokens:
+        if t.word and t.word["text"].lower() == token.lower():
+            return t.index
+    raise services.UserError(f"No word {token!r} in the sentence; give a token position instead.")
+
+
 def _store_notice() -> None:
     """Start and migrate the store before serving; warn (and serve anyway) when it is down."""
     from dashapp import store_access

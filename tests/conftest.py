@@ -98,9 +98,11 @@ def app_env(monkeypatch, tiny_models, db_url):
     monkeypatch.setenv("EXBERT_DATABASE_URL", db_url)
     store_access._factory.cache_clear()
     services._attention_view.cache_clear()
+    services._analysis.cache_clear()
     yield {"model": tiny_models["bert-mlm"], "db_url": db_url}
     store_access._factory.cache_clear()
     services._attention_view.cache_clear()
+    services._analysis.cache_clear()
 
 
 @pytest.fixture
@@ -108,3 +110,39 @@ def client(app_env):
     from dashapp.app import create_app
 
     return create_app().server.test_client()
+
+
+@pytest.fixture(scope="session")
+def search_corpus(tiny_models, pg_url):
+    """The wiki sample's first ~400 sentences ingested with the tiny BERT; tests only read it."""
+    import psycopg
+
+    from db import migrate
+    from db.engine import sessions
+    from exbert.model import load_model
+    from ingest.pipeline import Ingestor
+    from ingest.readers import read_wiki_sample
+
+    name = f"exbert_search_{os.getpid()}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(pg_url, name)
+    migrate.upgrade(url)
+    model = tiny_models["bert-mlm"]
+    Ingestor(sessions(url), load_model(model), "wiki").run(read_wiki_sample(), limit_sentences=400)
+    return {"url": url, "model": model}
+
+
+@pytest.fixture
+def search_env(search_corpus, monkeypatch):
+    """The app configured on the search corpus."""
+    from dashapp import services, store_access
+
+    monkeypatch.setenv("EXBERT_MODEL", search_corpus["model"])
+    monkeypatch.setenv("EXBERT_DATABASE_URL", search_corpus["url"])
+    store_access._factory.cache_clear()
+    services._attention_view.cache_clear()
+    services._analysis.cache_clear()
+    yield search_corpus
+    store_access._factory.cache_clear()

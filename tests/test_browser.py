@@ -3,6 +3,7 @@
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from selenium.webdriver import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -173,3 +174,50 @@ def test_bad_input_shows_a_message_and_the_app_keeps_serving(live, browser, sear
     browser.get(live + "/?sentence=Still+serving+😀+emoji.")
     wait(browser).until(lambda d: "[CLS]" in graph_labels(d))
     assert severe_console_errors(browser) == []
+
+
+def test_search_from_the_page(search_env, browser):
+    from dashapp.app import create_app
+
+    server = LiveServer(create_app().server)
+    try:
+        browser.set_window_size(1400, 2600)
+        browser.get(server.url + "/?sentence=The+cat+sat+on+the+mat+in+New+York.&token=2&layer=1")
+        button = wait(browser).until(EC.element_to_be_clickable((By.ID, "search-button")))
+        assert "Search 'cat'" in button.text
+        button.click()
+        wait(browser).until(lambda d: "matches in" in d.find_element(By.ID, "search-message").text)
+        results = browser.find_elements(By.CSS_SELECTOR, "#search-list .search-result")
+        assert len(results) == 50
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#search-summary .js-plotly-plot")) == 7
+        # a POS filter: every match is then a noun
+        browser.find_element(By.CSS_SELECTOR, "#search-pos").click()
+        ActionChains(browser).send_keys("NOUN").pause(0.3).send_keys(Keys.ENTER).perform()
+        browser.find_element(By.TAG_NAME, "h5").click()  # close the menu
+        button.click()
+        wait(browser).until(
+            lambda d: (
+                len(d.find_elements(By.CSS_SELECTOR, "#search-list .search-result")) == 50
+                and "NOUN"
+                in d.find_element(
+                    By.CSS_SELECTOR, "#search-list .search-result span[style*='bold']"
+                ).get_attribute("title")
+            )
+        )
+        titles = [
+            e.get_attribute("title")
+            for e in browser.find_elements(
+                By.CSS_SELECTOR, "#search-list .search-result span[style*='bold']"
+            )
+        ]
+        assert titles and all(", NOUN (" in t for t in titles)
+        # clicking a result loads its sentence into the attention view
+        first = browser.find_elements(By.CSS_SELECTOR, "#search-list .search-result")[0]
+        badge = first.find_element(By.CSS_SELECTOR, ".badge").text
+        text = first.text[len(badge) :].strip()
+        first.click()
+        wait(browser).until(lambda d: query(d).get("sentence") == text)
+        assert browser.find_element(By.ID, "attn-sentence").get_attribute("value") == text
+        assert severe_console_errors(browser) == []
+    finally:
+        server.stop()

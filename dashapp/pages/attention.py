@@ -16,6 +16,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashapp import figures, services, store_access, urlstate
+from dashapp.pages import search_panel
 from dashapp.urlstate import ViewState
 
 PATH = "/"
@@ -30,7 +31,7 @@ EXAMPLES = [
 
 # component ids
 URL = "attn-url"
-STATE = "attn-state"
+STATE = search_panel.STATE
 SENTENCE = "attn-sentence"
 RUN = "attn-run"
 MODEL = "attn-model"
@@ -203,6 +204,7 @@ def layout(models: list[str], default_model: str, notice: str | None = None) -> 
                     ),
                 ]
             ),
+            search_panel.layout(),
             html.H5("Predictions", className="mt-4"),
             html.Div(id=PREDICTIONS),
         ]
@@ -236,8 +238,10 @@ def layout(models: list[str], default_model: str, notice: str | None = None) -> 
     Input(HIDE, "value"),
     Input(MODE, "value"),
     Input(THRESHOLD, "value"),
+    Input({"type": search_panel.RESULT, "index": ALL}, "n_clicks"),
     State(SENTENCE, "value"),
     State(STATE, "data"),
+    State(search_panel.DATA, "data"),
 )
 def sync(
     search,
@@ -252,8 +256,10 @@ def sync(
     hide,
     mode,
     threshold,
+    _results,
     sentence,
     previous,
+    found,
 ):
     """The one place view state changes: from the URL (open, back, forward) or from a control."""
     trigger = ctx.triggered_id
@@ -279,6 +285,10 @@ def sync(
     old = ViewState.from_dict(previous)
     if isinstance(trigger, dict) and trigger.get("type") == EXAMPLE:
         sentence = EXAMPLES[trigger["index"]]
+    if isinstance(trigger, dict) and trigger.get("type") == search_panel.RESULT:
+        if not ctx.triggered[0]["value"] or not found:
+            return (no_update,) * 11  # results appearing, not a click
+        sentence = found["results"][trigger["index"]]["text"]
     state = ViewState(
         sentence=(sentence or "").strip(),
         model=model or "",

@@ -1,0 +1,228 @@
+"""Vector search over stored tokens, combined with SQL filters on their annotations.
+
+Exact mode scans one vector space's partition (only its own pages); approximate
+mode walks its HNSW index, with pgvector's iterative scan so a filtered search
+still returns k rows when k tokens qualify. A space without an HNSW index (fewer
+than `store.HNSW_MIN_ROWS` rows) is always searched exactly: at that size the
+scan is fast and exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from pgvector import HalfVector
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from db import store
+from db.schema import Corpus, Model, VectorSpace
+
+FILTER_COLUMNS = {"pos": "w.pos", "tag": "w.tag", "dep": "w.dep", "ent_type": "w.ent_type"}
+
+
+class SearchError(ValueError):
+    """A search that cannot run as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    pos: tuple[str, ...] = ()
+    tag: tuple[str, ...] = ()
+    dep: tuple[str, ...] = ()
+    ent_type: tuple[str, ...] = ()
+    documents: tuple[int, ...] = ()
+    exclude_sentence: str | None = None  # the query's own sentence, by text
+
+    @property
+    def active(self) -> bool:
+        return bool(self.pos or self.tag or self.dep or self.ent_type or self.documents)
+
+
+@dataclass(frozen=True)
+class Hit:
+    token_id: int
+    sentence_id: int
+    position: int
+    distance: float
+
+
+@dataclass
+class Space:
+    id: int
+    dim: int
+    indexed: bool
+    model_id: int
+    heads: int = field(default=0)
+
+
+def find_space(session: Session, model: str, layer: int, kind: str) -> Space:
+    row = session.execute(
+        select(VectorSpace.id, VectorSpace.dim, Model.id, Model.heads)
+        .join(Model, Model.id == VectorSpace.model_id)
+        .where(Model.name == model, VectorSpace.layer == layer, VectorSpace.kind == kind)
+    ).first()
+    if row is None:
+        raise SearchError(
+            f"No stored {kind} vectors for layer {layer} of {model!r}; ingest a corpus with it first."
+        )
+    indexed = bool(
+        session.scalar(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": store.index_name(row[0])})
+    )
+    return Space(id=row[0], dim=row[1], indexed=indexed, model_id=row[2], heads=row[3])
+
+
+def corpus_id(session: Session, name: str) -> int:
+    cid = session.scalar(select(Corpus.id).where(Corpus.name == name))
+    if cid is None:
+        raise SearchError(f"No corpus named {name[:100]!r}.")
+    return cid
+
+
+def nearest(
+    session: Session,
+    space: Space,
+    query: np.ndarray,
+    k: int,
+    corpus: int,
+    filters: Filters = Filters(),
+    exact: bool = False,
+) -> list[Hit]:
+    """The k stored tokens nearest to `query` (cosine) in one space, among those the filters let through.
+
+    Special tokens never match (they carry no annotation). All values are bound
+    parameters; only validated integers (space id, dimension) are formatted in.
+    """
+    if query.shape != (space.dim,):
+        raise SearchError(f"query has {query.shape} values, the space holds {space.dim}")
+    where = ["d.corpus_id = :corpus", "t.word_id IS NOT NULL"]
+    params: dict = {"corpus": corpus, "q": HalfVector(query.astype(np.float32)), "k": k}
+    for name, column in FILTER_COLUMNS.items():
+        values = getattr(filters, name)
+        if values:
+            where.append(f"{column} = ANY(:{name})")
+            params[name] = list(values)
+    if filters.documents:
+        where.append("d.id = ANY(:documents)")
+        params["documents"] = list(filters.documents)
+    if filters.exclude_sentence is not None:
+        where.append("s.text <> :exclude")
+        params["exclude"] = filters.exclude_sentence
+    use_index = space.indexed and not exact
+    dim = int(space.dim)
+    distance = (
+        f"(v.embedding::halfvec({dim})) <=> (CAST(:q AS halfvec({dim})))"
+        if use_index
+        else "v.embedding <=> :q"
+    )
+    sql = (
+        f"SELECT v.token_id, t.sentence_id, t.position, {distance} AS distance "
+        f"FROM {store.partition_name(space.id)} v "
+        "JOIN tokens t ON t.id = v.token_id JOIN words w ON w.id = t.word_id "
+        "JOIN sentences s ON s.id = t.sentence_id JOIN documents d ON d.id = s.document_id "
+        f"WHERE {' AND '.join(where)} ORDER BY distance LIMIT :k"
+    )
+    if use_index:
+        session.execute(text(f"SET LOCAL hnsw.ef_search = {max(2 * k, 200)}"))
+        session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+        session.execute(text(f"SET LOCAL hnsw.max_scan_tuples = {200_000}"))
+        # relaxed order: the outer sort puts the few out-of-order rows right
+        sql = f"SELECT * FROM ({sql}) AS found ORDER BY distance"
+    rows = session.execute(text(sql), params).all()
+    return [Hit(int(r[0]), int(r[1]), int(r[2]), float(r[3])) for r in rows]
+
+
+@dataclass(frozen=True)
+class SentenceTokens:
+    sentence_id: int
+    text: str
+    document: str
+    tokens: list[dict]  # position, text, is_special, word annotation or None
+
+
+def sentences_with_tokens(
+    session: Session, model_id: int, sentence_ids: Sequence[int]
+) -> dict[int, SentenceTokens]:
+    """The sentences of the hits with each token and its word's annotation, in two queries."""
+    if not sentence_ids:
+        return {}
+    ids = sorted(set(sentence_ids))
+    heads = session.execute(
+        text(
+            "SELECT s.id, s.text, d.source FROM sentences s JOIN documents d ON d.id = s.document_id "
+            "WHERE s.id = ANY(:ids)"
+        ),
+        {"ids": ids},
+    ).all()
+    rows = session.execute(
+        text(
+            "SELECT t.sentence_id, t.position, t.text, t.is_special, t.start_char, t.end_char, w.text, w.lemma, "
+            "w.pos, w.tag, w.dep, w.ent_type, w.ent_iob, w.index, hw.text "
+            "FROM tokens t LEFT JOIN words w ON w.id = t.word_id "
+            "LEFT JOIN words hw ON hw.sentence_id = w.sentence_id AND hw.index = w.head_index "
+            "WHERE t.model_id = :m AND t.sentence_id = ANY(:ids) ORDER BY t.sentence_id, t.position"
+        ),
+        {"m": model_id, "ids": ids},
+    ).all()
+    out = {sid: SentenceTokens(sid, stext, source, []) for sid, stext, source in heads}
+    for r in rows:
+        word = None
+        if r[6] is not None:
+            word = {
+                "text": r[6],
+                "lemma": r[7],
+                "pos": r[8],
+                "tag": r[9],
+                "dep": r[10],
+                "ent_type": r[11],
+                "ent_iob": r[12],
+                "index": r[13],
+                "head": r[14],
+            }
+        out[r[0]].tokens.append(
+            {
+                "position": r[1],
+                "text": r[2],
+                "is_special": r[3],
+                "start": r[4],
+                "end": r[5],
+                "word": word,
+            }
+        )
+    return out
+
+
+def attention_rows(
+    session: Session,
+    model_id: int,
+    layer: int,
+    positions: dict[int, Sequence[int]],
+    heads: Sequence[int],
+) -> dict[tuple[int, int], np.ndarray]:
+    """Attention rows (summed over `heads`) of the given query positions: {(sentence, position): [keys]}."""
+    if not positions:
+        return {}
+    rows = session.execute(
+        text(
+            "SELECT sentence_id, heads, tokens, weights FROM attentions "
+            "WHERE model_id = :m AND layer = :l AND sentence_id = ANY(:ids)"
+        ),
+        {"m": model_id, "l": layer, "ids": sorted(positions)},
+    ).all()
+    out = {}
+    for sentence_id, n_heads, n_tokens, weights in rows:
+        matrix = store.dequantize_attention(weights, n_heads, n_tokens)
+        summed = matrix[list(heads)].sum(axis=0)
+        for pos in positions[sentence_id]:
+            out[(sentence_id, pos)] = summed[pos]
+    return out
+
+
+def known_labels(session: Session) -> dict[str, set[str]]:
+    """The annotation labels present in the store, to tell an unknown label from a rare one."""
+    out = {}
+    for name, column in FILTER_COLUMNS.items():
+        out[name] = {r[0] for r in session.execute(text(f"SELECT DISTINCT {column} FROM words w"))}
+    return out

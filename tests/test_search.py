@@ -1,0 +1,321 @@
+"""Corpus search against a real ingested corpus: exact equals brute force, HNSW recall,
+filters, head contexts, summaries, max attention, hostile input, and the twins."""
+
+import json
+
+import numpy as np
+import psycopg
+import pytest
+from click.testing import CliRunner
+from pgvector.psycopg import register_vector
+
+from dashapp import search as search_service
+from dashapp import services
+from db import store
+from db.engine import sessions
+from exbert.cli import main
+from exbert.model import load_model
+from exbert.vectors import context_query, unit
+
+SENTENCE = "The cat sat on the mat in New York."
+
+
+@pytest.fixture
+def env(search_env):
+    return search_env
+
+
+def request(corpus, **kw):
+    data = {
+        "model": corpus["model"],
+        "corpus": "wiki",
+        "sentence": SENTENCE,
+        "token_index": 2,
+        "layer": 1,
+        **kw,
+    }
+    return search_service.parse_request(data, [corpus["model"]])
+
+
+def run(corpus, **kw):
+    return search_service.search(sessions(corpus["url"]), request(corpus, **kw))
+
+
+def stored_space(corpus, layer, kind):
+    """Every stored vector of a space with its token's annotation: the brute-force reference."""
+    with psycopg.connect(corpus["url"]) as conn:
+        register_vector(conn)
+        rows = conn.execute(
+            "SELECT v.token_id, v.embedding, w.pos FROM vectors v JOIN vector_spaces sp ON sp.id = v.space_id "
+            "JOIN models m ON m.id = sp.model_id JOIN tokens t ON t.id = v.token_id JOIN words w ON w.id = t.word_id "
+            "JOIN sentences s ON s.id = t.sentence_id "
+            "WHERE m.name = %s AND sp.layer = %s AND sp.kind = %s AND s.text <> %s",
+            (corpus["model"], layer, kind, SENTENCE),
+        ).fetchall()
+    ids = np.array([r[0] for r in rows])
+    matrix = np.array([r[1].to_numpy() for r in rows], dtype=np.float32)
+    return ids, matrix, np.array([r[2] for r in rows])
+
+
+def token_ids(corpus, result):
+    with psycopg.connect(corpus["url"]) as conn:
+        return [
+            conn.execute(
+                "SELECT id FROM tokens WHERE sentence_id = %s AND position = %s",
+                (r["sentence_id"], r["match_index"]),
+            ).fetchone()[0]
+            for r in result.results
+        ]
+
+
+def test_exact_search_equals_brute_force(env):
+    result = run(env, k=20, exact=True)
+    assert result.exact and len(result.results) == 20
+    analysis, _ = services.analysis(env["model"], SENTENCE)
+    query = unit(analysis.hidden_states[2][2])
+    ids, matrix, _ = stored_space(env, 1, "hidden")
+    cos = (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)) @ query
+    scores = [r["score"] for r in result.results]
+    assert scores == sorted(scores, reverse=True)
+    by_id = dict(zip(ids.tolist(), cos.tolist(), strict=True))
+    np.testing.assert_allclose(
+        [by_id[t] for t in token_ids(env, result)], scores, atol=2e-3
+    )  # halfvec query
+    np.testing.assert_allclose(scores, np.sort(cos)[::-1][:20], atol=2e-3)
+
+
+def test_filters_never_return_a_token_that_fails_them(env):
+    result = run(
+        env, k=30, filters={"pos": ["NOUN", "PROPN"], "dep": ["nsubj", "pobj", "compound"]}
+    )
+    assert result.results
+    for r in result.results:
+        word = next(t["word"] for t in r["tokens"] if t["position"] == r["match_index"])
+        assert word["pos"] in ("NOUN", "PROPN") and word["dep"] in ("nsubj", "pobj", "compound")
+    assert all(r["text"] != SENTENCE for r in result.results)
+
+
+def test_context_search_with_one_head_ranks_by_that_heads_cosine(env):
+    head = 3
+    result = run(env, k=15, by="context", heads=[head], exact=True)
+    runner = load_model(env["model"])
+    analysis, _ = services.analysis(env["model"], SENTENCE)
+    dh = runner.hidden_size // runner.heads
+    q = analysis.contexts[1][2][head * dh : (head + 1) * dh]
+    ids, matrix, _ = stored_space(env, 1, "context")
+    seg = matrix[:, head * dh : (head + 1) * dh]
+    cos = (seg / np.linalg.norm(seg, axis=1, keepdims=True)) @ (q / np.linalg.norm(q))
+    scores = [r["score"] for r in result.results]
+    # the ranking is that head's cosine: each match's own cosine is its score, and the scores are the top 15
+    by_id = dict(zip(ids.tolist(), cos.tolist(), strict=True))
+    np.testing.assert_allclose([by_id[t] for t in token_ids(env, result)], scores, atol=3e-3)
+    np.testing.assert_allclose(scores, np.sort(cos)[::-1][:15], atol=3e-3)
+    assert np.allclose(
+        np.linalg.norm(context_query(analysis.contexts[1][2], runner.heads, [head])), 1.0
+    )
+
+
+def test_hnsw_recall_against_exact(env):
+    with sessions(env["url"]).begin() as s:
+        model_id = s.execute(
+            store.select(store.Model.id).where(store.Model.name == env["model"])
+        ).scalar_one()
+        store.ensure_indexes(s, model_id, min_rows=0)
+    for kw, floor in (({}, 0.95), ({"filters": {"pos": ["NOUN"]}}, 0.9)):
+        recalls = []
+        for token in (1, 2, 3, 5, 7):
+            exact = run(env, k=50, token_index=token, exact=True, **kw)
+            approx = run(env, k=50, token_index=token, **kw)
+            assert not approx.exact and len(approx.results) == len(exact.results) == 50
+            a = {(r["sentence_id"], r["match_index"]) for r in approx.results}
+            e = {(r["sentence_id"], r["match_index"]) for r in exact.results}
+            recalls.append(len(a & e) / 50)
+        assert np.mean(recalls) >= floor, (kw, recalls)
+
+
+def test_summary_counts_equal_sql_group_by(env):
+    result = run(env, k=40)
+    ids = token_ids(env, result)
+    with psycopg.connect(env["url"]) as conn:
+        by_pos = dict(
+            conn.execute(
+                "SELECT w.pos, count(*) FROM tokens t JOIN words w ON w.id = t.word_id WHERE t.id = ANY(%s) GROUP BY 1",
+                (ids,),
+            ).fetchall()
+        )
+        by_ent = dict(
+            conn.execute(
+                "SELECT coalesce(nullif(w.ent_type, ''), '(none)'), count(*) FROM tokens t JOIN words w ON w.id = t.word_id "
+                "WHERE t.id = ANY(%s) GROUP BY 1",
+                (ids,),
+            ).fetchall()
+        )
+    assert result.summary["match"]["pos"] == by_pos
+    assert result.summary["match"]["ent_type"] == by_ent
+    assert sum(result.summary["offset"].values()) == 40
+
+
+def test_max_attended_is_the_argmax_of_stored_attention(env):
+    heads = [0, 2]
+    result = run(env, k=10, heads=heads)
+    with psycopg.connect(env["url"]) as conn:
+        for r in result.results:
+            weights, n_heads, n = conn.execute(
+                "SELECT weights, heads, tokens FROM attentions WHERE sentence_id = %s AND layer = 1",
+                (r["sentence_id"],),
+            ).fetchone()
+            att = np.frombuffer(weights, dtype=np.uint8).reshape(n_heads, n, n).astype(int)
+            row = att[heads].sum(axis=0)[r["match_index"]]
+            special = [t["is_special"] for t in r["tokens"]]
+            candidates = [p for p in range(n) if not special[p]]
+            best = max(row[p] for p in candidates)
+            assert row[r["max_attention_index"]] == best and not special[r["max_attention_index"]]
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"filters": {"pos": ["'; DROP TABLE tokens; --"]}}, "Unknown pos label"),
+        ({"filters": {"pos": ["x" * 5000]}}, "short labels"),
+        ({"filters": {"dep": ['"quoted"']}}, "Unknown dep label"),
+        ({"filters": {"colour": ["red"]}}, "Unknown filter"),
+        ({"corpus": "'; DROP TABLE corpora; --"}, "No corpus named"),
+        ({"layer": 99}, '"layer" must be between'),
+        ({"layer": -1}, '"layer" must be between'),
+        ({"heads": [0, 99]}, '"heads" must be'),
+        ({"heads": []}, '"heads" must be'),
+        ({"k": 0}, '"k" must be between'),
+        ({"k": 100000}, '"k" must be between'),
+        ({"k": "50"}, '"k" must be an integer'),
+        ({"token_index": 0}, '"token_index" must be'),
+        ({"token_index": 999}, '"token_index" must be'),
+        ({"by": "vibes"}, '"by" must be'),
+        ({"sentence": ""}, '"sentence" must be'),
+        ({"model": "../../etc/passwd"}, "Unknown model"),
+    ],
+)
+def test_hostile_or_bad_requests_get_a_4xx_and_change_nothing(env, patch, message):
+    from dashapp.app import create_app
+
+    with psycopg.connect(env["url"]) as conn:
+        before = conn.execute(
+            "SELECT (SELECT count(*) FROM tokens), (SELECT count(*) FROM corpora)"
+        ).fetchone()
+    body = {
+        "model": env["model"],
+        "corpus": "wiki",
+        "sentence": SENTENCE,
+        "token_index": 2,
+        "layer": 1,
+        **patch,
+    }
+    resp = create_app().server.test_client().post("/api/search", json=body)
+    assert resp.status_code == 400, resp.get_json()
+    assert message in resp.get_json()["error"]
+    with psycopg.connect(env["url"]) as conn:
+        assert (
+            conn.execute(
+                "SELECT (SELECT count(*) FROM tokens), (SELECT count(*) FROM corpora)"
+            ).fetchone()
+            == before
+        )
+
+
+def test_api_and_cli_twins_agree(env):
+    from dashapp.app import create_app
+
+    body = {
+        "model": env["model"],
+        "corpus": "wiki",
+        "sentence": SENTENCE,
+        "token_index": 2,
+        "layer": 1,
+        "k": 12,
+        "by": "context",
+        "heads": [1, 2],
+        "filters": {"pos": ["NOUN"]},
+    }
+    api = create_app().server.test_client().post("/api/search", json=body).get_json()
+    out = CliRunner().invoke(
+        main,
+        [
+            "search",
+            "--corpus",
+            "wiki",
+            "--model",
+            env["model"],
+            "--sentence",
+            SENTENCE,
+            "--token",
+            "2",
+            "--layer",
+            "1",
+            "-k",
+            "12",
+            "--by",
+            "context",
+            "--heads",
+            "1,2",
+            "--pos",
+            "NOUN",
+            "--json",
+        ],
+        env={"EXBERT_DATABASE_URL": env["url"]},
+    )
+    assert out.exit_code == 0, out.output
+    cli = json.loads(out.output)
+    assert [(r["sentence_id"], r["match_index"], r["score"]) for r in cli["results"]] == [
+        (r["sentence_id"], r["match_index"], r["score"]) for r in api["results"]
+    ]
+    assert cli["summary"] == api["summary"] and len(api["results"]) == 12
+    csv_out = CliRunner().invoke(
+        main,
+        [
+            "search",
+            "--corpus",
+            "wiki",
+            "--model",
+            env["model"],
+            "--sentence",
+            SENTENCE,
+            "--token",
+            "cat",
+            "--layer",
+            "1",
+            "-k",
+            "5",
+            "--csv",
+        ],
+        env={"EXBERT_DATABASE_URL": env["url"]},
+    )
+    assert csv_out.exit_code == 0 and len(csv_out.output.strip().splitlines()) == 6
+
+
+def test_causal_summary_counts_the_following_token():
+    results = [
+        {
+            "match_index": 1,
+            "max_attention_index": 0,
+            "tokens": [
+                {
+                    "position": 0,
+                    "is_special": False,
+                    "word": {"pos": "DET", "dep": "det", "ent_type": ""},
+                },
+                {
+                    "position": 1,
+                    "is_special": False,
+                    "word": {"pos": "NOUN", "dep": "nsubj", "ent_type": ""},
+                },
+                {
+                    "position": 2,
+                    "is_special": False,
+                    "word": {"pos": "VERB", "dep": "ROOT", "ent_type": ""},
+                },
+            ],
+        }
+    ]
+    assert search_service.summarize(results, causal=False)["match"]["pos"] == {"NOUN": 1}
+    causal = search_service.summarize(results, causal=True)
+    assert causal["match"]["pos"] == {"VERB": 1} and causal["match_is_next_token"]
+    assert causal["max_attention"]["pos"] == {"DET": 1} and causal["offset"] == {"-1": 1}
