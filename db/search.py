@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 from db import store
 from db.schema import Corpus, Model, VectorSpace
 
+# Exact search first ranks this many candidates per wanted match (see `nearest`).
+CANDIDATES = 8
 FILTER_COLUMNS = {"pos": "w.pos", "tag": "w.tag", "dep": "w.dep", "ent_type": "w.ent_type"}
 
 
@@ -112,25 +114,42 @@ def nearest(
         params["exclude"] = filters.exclude_sentence
     use_index = space.indexed and not exact
     dim = int(space.dim)
-    distance = (
-        f"(v.embedding::halfvec({dim})) <=> (CAST(:q AS halfvec({dim})))"
-        if use_index
-        else "v.embedding <=> :q"
-    )
-    sql = (
-        f"SELECT v.token_id, t.sentence_id, t.position, {distance} AS distance "
-        f"FROM {store.partition_name(space.id)} v "
+    joins = (
         "JOIN tokens t ON t.id = v.token_id JOIN words w ON w.id = t.word_id "
         "JOIN sentences s ON s.id = t.sentence_id JOIN documents d ON d.id = s.document_id "
-        f"WHERE {' AND '.join(where)} ORDER BY distance LIMIT :k"
+        f"WHERE {' AND '.join(where)}"
     )
+    partition = store.partition_name(space.id)
     if use_index:
         session.execute(text(f"SET LOCAL hnsw.ef_search = {max(2 * k, 200)}"))
         session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
         session.execute(text(f"SET LOCAL hnsw.max_scan_tuples = {200_000}"))
+        distance = f"(v.embedding::halfvec({dim})) <=> (CAST(:q AS halfvec({dim})))"
         # relaxed order: the outer sort puts the few out-of-order rows right
-        sql = f"SELECT * FROM ({sql}) AS found ORDER BY distance"
-    rows = session.execute(text(sql), params).all()
+        sql = (
+            f"SELECT * FROM (SELECT v.token_id, t.sentence_id, t.position, {distance} AS distance "
+            f"FROM {partition} v {joins} ORDER BY distance LIMIT :k) AS found ORDER BY distance"
+        )
+        rows = session.execute(text(sql), params).all()
+    else:
+        # Exact in two steps: the nearest candidates from the partition alone (a scan
+        # with a top-n sort), then the filters. If k candidates pass, they are the
+        # exact answer: every token left out is farther than all candidates.
+        # Otherwise the filters are too selective for that, and one exact scan
+        # of the joined rows answers.
+        params["n"] = CANDIDATES * k
+        sql = (
+            "SELECT v.token_id, t.sentence_id, t.position, v.distance FROM "
+            f"(SELECT token_id, embedding <=> :q AS distance FROM {partition} ORDER BY distance LIMIT :n) v "
+            f"{joins} ORDER BY v.distance LIMIT :k"
+        )
+        rows = session.execute(text(sql), params).all()
+        if len(rows) < k:
+            sql = (
+                f"SELECT v.token_id, t.sentence_id, t.position, v.embedding <=> :q AS distance "
+                f"FROM {partition} v {joins} ORDER BY distance LIMIT :k"
+            )
+            rows = session.execute(text(sql), params).all()
     return [Hit(int(r[0]), int(r[1]), int(r[2]), float(r[3])) for r in rows]
 
 

@@ -361,6 +361,18 @@ def sentence_rows(
     return [(sid, stext, by_sentence[sid]) for sid, stext in sentences]
 
 
+def build_index(session: Session, space_id: int, dim: int) -> None:
+    """The HNSW index of one vector space (cosine, on the dimension-cast expression)."""
+    session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+    session.execute(
+        text(
+            f"CREATE INDEX IF NOT EXISTS {index_name(space_id)} ON {partition_name(space_id)} "
+            f"USING hnsw ((embedding::halfvec({int(dim)})) halfvec_cosine_ops) "
+            "WITH (m = 16, ef_construction = 64)"
+        )
+    )
+
+
 def ensure_indexes(session: Session, model_id: int, min_rows: int = HNSW_MIN_ROWS) -> list[int]:
     """Build the HNSW index of every space of a model that has grown past `min_rows`."""
     built = []
@@ -368,20 +380,11 @@ def ensure_indexes(session: Session, model_id: int, min_rows: int = HNSW_MIN_ROW
         select(VectorSpace.id, VectorSpace.dim).where(VectorSpace.model_id == model_id)
     ).all()
     for space_id, dim in spaces:
-        exists = session.scalar(text("SELECT to_regclass(:n)"), {"n": index_name(space_id)})
-        if exists:
+        if session.scalar(text("SELECT to_regclass(:n)"), {"n": index_name(space_id)}):
             continue
-        rows = session.scalar(text(f"SELECT count(*) FROM {partition_name(space_id)}"))
-        if rows < min_rows:
+        if session.scalar(text(f"SELECT count(*) FROM {partition_name(space_id)}")) < min_rows:
             continue
-        session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
-        session.execute(
-            text(
-                f"CREATE INDEX IF NOT EXISTS {index_name(space_id)} ON {partition_name(space_id)} "
-                f"USING hnsw ((embedding::halfvec({int(dim)})) halfvec_cosine_ops) "
-                "WITH (m = 16, ef_construction = 64)"
-            )
-        )
+        build_index(session, space_id, dim)
         built.append(space_id)
     return built
 

@@ -50,3 +50,56 @@ def test_migrations_run_from_empty_to_head_and_back(pg_url):
     finally:
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_db_url_prints_a_libpq_url(db_url):
+    from click.testing import CliRunner
+
+    from exbert.cli import main
+
+    sa_style = db_url.replace("postgresql://", "postgresql+psycopg://")
+    out = CliRunner().invoke(main, ["db", "url"], env={"EXBERT_DATABASE_URL": sa_style})
+    assert out.exit_code == 0 and out.output.strip() == db_url
+    with psycopg.connect(out.output.strip()) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_embedded_server_recovers_from_a_killed_owner(tmp_path_factory):
+    """A process killed while holding the server leaves its pid behind; the next start prunes it."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from db import server
+
+    home = Path(tempfile.mkdtemp(prefix="exbert-test-kill-"))
+    code = f"from db import server; from pathlib import Path; print(server.start(Path({str(home)!r})), flush=True); import time; time.sleep(60)"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    url = proc.stdout.readline().strip()
+    proc.kill()
+    proc.wait()
+    pids = json.loads((home / "pgdata" / ".handle_pids.json").read_text())
+    assert proc.pid in pids  # the stale handle the wheel leaves
+    server._servers.clear()
+    assert server.start(home) == url
+    assert proc.pid not in json.loads((home / "pgdata" / ".handle_pids.json").read_text())
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert server.stop(home)
+
+
+def test_root_refuses_a_private_home(tmp_path):
+    import os
+
+    import pytest
+
+    from db import server
+
+    if os.geteuid() != 0:
+        pytest.skip("only root makes the server user open parent folders")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    with pytest.raises(server.ServerError, match="other users cannot enter"):
+        server.start(private / "home")
