@@ -80,6 +80,14 @@ def list_models():
     return jsonify({"models": models()})
 
 
+@api.get("/corpora")
+def list_corpora():
+    from db.stats import corpus_counts
+
+    with store_access.session_factory().begin() as s:
+        return jsonify({"corpora": [r.__dict__ for r in corpus_counts(s)]})
+
+
 @api.post("/attention")
 def attention():
     data = body()

@@ -319,3 +319,15 @@ def test_causal_summary_counts_the_following_token():
     causal = search_service.summarize(results, causal=True)
     assert causal["match"]["pos"] == {"VERB": 1} and causal["match_is_next_token"]
     assert causal["max_attention"]["pos"] == {"DET": 1} and causal["offset"] == {"-1": 1}
+
+
+def test_api_corpora_lists_counts(env):
+    from dashapp.app import create_app
+
+    corpora = create_app().server.test_client().get("/api/corpora").get_json()["corpora"]
+    assert [c["corpus"] for c in corpora] == ["wiki"]
+    assert (
+        corpora[0]["sentences"] >= 400
+        and corpora[0]["tokens"] > 5000
+        and corpora[0]["model"] == env["model"]
+    )

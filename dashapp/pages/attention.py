@@ -283,6 +283,8 @@ def sync(
     if trigger == MODEL and not model:
         return (no_update,) * 11  # the dropdown cleared itself for a model it does not list
     old = ViewState.from_dict(previous)
+    if trigger not in (SENTENCE, RUN):
+        sentence = old.sentence  # typed text counts once Enter or Run says so
     if isinstance(trigger, dict) and trigger.get("type") == EXAMPLE:
         sentence = EXAMPLES[trigger["index"]]
     if isinstance(trigger, dict) and trigger.get("type") == search_panel.RESULT:
