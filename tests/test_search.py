@@ -127,9 +127,10 @@ def test_hnsw_recall_against_exact(env):
             exact = run(env, k=50, token_index=token, exact=True, **kw)
             approx = run(env, k=50, token_index=token, **kw)
             assert not approx.exact and len(approx.results) == len(exact.results) == 50
-            a = {(r["sentence_id"], r["match_index"]) for r in approx.results}
-            e = {(r["sentence_id"], r["match_index"]) for r in exact.results}
-            recalls.append(len(a & e) / 50)
+            # a match counts when it is as near as the exact 50th: tied distances
+            # (a tiny random model repeats near-identical vectors) make either choice right
+            kth = exact.results[-1]["score"]
+            recalls.append(sum(r["score"] >= kth - 1e-3 for r in approx.results) / 50)
         assert np.mean(recalls) >= floor, (kw, recalls)
 
 
