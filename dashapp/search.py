@@ -137,6 +137,11 @@ def _labels_cached(_bucket: int, factory: sessionmaker[Session]) -> dict[str, se
         return store_search.known_labels(s)
 
 
+def known_labels(factory: sessionmaker[Session]) -> dict[str, set[str]]:
+    """The store's annotation labels, re-read at most once a minute."""
+    return _labels_cached(int(time.time() // 60), factory)
+
+
 def _check_labels(factory: sessionmaker[Session], filters: dict) -> None:
     for bucket in (int(time.time() // 60), -int(time.time())):  # cached, then fresh before refusing
         known = _labels_cached(bucket, factory)
@@ -188,7 +193,7 @@ def search(factory: sessionmaker[Session], request: SearchRequest) -> SearchResu
     with factory.begin() as s:
         space = store_search.find_space(s, request.model, request.layer, kind)
         corpus = store_search.corpus_id(s, request.corpus)
-        hits = store_search.nearest(
+        hits, exact = store_search.nearest(
             s, space, query, request.k, corpus, filters, exact=request.exact
         )
         sentences = store_search.sentences_with_tokens(
@@ -217,7 +222,7 @@ def search(factory: sessionmaker[Session], request: SearchRequest) -> SearchResu
     return SearchResult(
         request=request,
         kind=view.kind,
-        exact=request.exact or not space.indexed,
+        exact=exact,
         results=results,
         summary=summarize(results, causal=view.kind == "causal"),
         seconds=time.perf_counter() - started,

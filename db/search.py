@@ -91,8 +91,9 @@ def nearest(
     corpus: int,
     filters: Filters = Filters(),
     exact: bool = False,
-) -> list[Hit]:
-    """The k stored tokens nearest to `query` (cosine) in one space, among those the filters let through.
+) -> tuple[list[Hit], bool]:
+    """The k stored tokens nearest to `query` (cosine) in one space, among those the filters let through,
+    and whether an exact scan answered.
 
     Special tokens never match (they carry no annotation). All values are bound
     parameters; only validated integers (space id, dimension) are formatted in.
@@ -156,7 +157,8 @@ def nearest(
                 f"FROM {partition} v {joins} ORDER BY distance LIMIT :k"
             )
             rows = session.execute(text(sql), params).all()
-    return [Hit(int(r[0]), int(r[1]), int(r[2]), float(r[3])) for r in rows]
+        use_index = False
+    return [Hit(int(r[0]), int(r[1]), int(r[2]), float(r[3])) for r in rows], not use_index
 
 
 @dataclass(frozen=True)

@@ -345,7 +345,7 @@ def _token_position(model: str, sentence: str, token: str, allowed) -> int:
     raise services.UserError(f"No word {token!r} in the sentence; give a token position instead.")
 
 
-def _store_notice() -> None:
+def _start_store() -> None:
     """Start and migrate the store before serving; warn (and serve anyway) when it is down."""
     from dashapp import store_access
 
@@ -368,7 +368,7 @@ def _serve(host: str, port: int) -> None:
 @click.option("--port", default=8050, show_default=True, type=int, help="Port to listen on.")
 def serve(host: str, port: int) -> None:
     """Serve the web app (attention view, corpora, JSON API under /api)."""
-    _store_notice()
+    _start_store()
     _serve(host, port)
 
 

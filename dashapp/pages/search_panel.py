@@ -35,12 +35,13 @@ RESULT = "search-result"  # pattern-matching id {"type": RESULT, "index": i}
 
 def _corpus_options() -> tuple[list[str], dict[str, list[str]], str | None]:
     try:
-        from db.search import known_labels
         from db.stats import corpus_counts
 
-        with store_access.session_factory().begin() as s:
+        factory = store_access.session_factory()
+        with factory.begin() as s:
             corpora = sorted({r.corpus for r in corpus_counts(s)})
-            labels = {k: sorted(v for v in values if v) for k, values in known_labels(s).items()}
+        known = search.known_labels(factory)
+        labels = {k: sorted(v for v in values if v) for k, values in known.items()}
         return corpora, labels, None
     except store_access.StoreUnavailable as err:
         return [], {"pos": [], "dep": [], "ent_type": []}, str(err)
