@@ -100,6 +100,36 @@ def test_layer_and_heads_change_the_view_and_back_works(live, browser):
     ActionChains(browser).move_to_element(label).move_by_offset(0, 25).click().perform()
     wait(browser).until(lambda d: query(d).get("heads") == "2")
     wait(browser).until(lambda d: line_count(d) > 0)
+    # hovering a thumbnail previews that head alone; hovering a token shows only its lines
+    label = [
+        e
+        for e in browser.find_elements(By.CSS_SELECTOR, "#attn-thumbs .annotation-text")
+        if e.text == "head 3"
+    ][0]
+    ActionChains(browser).move_to_element(label).move_by_offset(0, 25).perform()
+    note = browser.find_element(By.ID, "attn-combine-note")
+    wait(browser).until(lambda d: "previewing head 3 alone" in note.text)
+    ActionChains(browser).move_to_element(note).perform()
+    wait(browser).until(lambda d: "mean of 1 selected head" in note.text)
+    all_lines = sum(
+        len(e.get_attribute("d").split("M")) - 1
+        for e in browser.find_elements(By.CSS_SELECTOR, "#attn-graph .scatterlayer .js-line")
+    )
+    token = [
+        e
+        for e in browser.find_elements(By.CSS_SELECTOR, "#attn-graph .textpoint")
+        if e.text == "[SEP]"
+    ][0]
+    ActionChains(browser).move_to_element(token).perform()
+
+    def focused_lines(d):
+        n = sum(
+            len(e.get_attribute("d").split("M")) - 1
+            for e in d.find_elements(By.CSS_SELECTOR, "#attn-graph .scatterlayer .js-line")
+        )
+        return 0 < n < all_lines
+
+    wait(browser).until(focused_lines)
     browser.back()
     wait(browser).until(lambda d: query(d).get("heads") == "")
     wait(browser).until(lambda d: line_count(d) == 0)

@@ -391,14 +391,14 @@ def render_graph(data, graph_hover, thumb_hover):
         f"Layer {state.layer}, mean of {len(heads)} selected head{'s' if len(heads) != 1 else ''}"
     )
     focus = None
-    hovered = _thumb_head(thumb_hover, view) if ctx.triggered_id == THUMBS else None
+    # the hover events hold the current hover state (both clear on unhover)
+    hovered = _thumb_head(thumb_hover, view)
     if hovered is not None:
         heads = [hovered]
         note = f"Layer {state.layer}, previewing head {hovered} alone"
-    elif ctx.triggered_id == GRAPH and graph_hover:
-        point = graph_hover["points"][0]
-        if "customdata" in point:
-            focus = int(point["customdata"])
+    focus = None
+    if graph_hover and "customdata" in graph_hover["points"][0]:
+        focus = int(graph_hover["points"][0]["customdata"])
     labels = [figures.display_label(t.text, t.masked, view.mask_token) for t in view.tokens]
     fig = figures.attention_figure(
         view.attentions[state.layer],
