@@ -76,12 +76,7 @@ def main() -> None:
         Path(tempfile.mkdtemp(prefix="exbert-bench-"))
     )
     name = f"exbert_bench_{os.getpid()}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    from tests.conftest import with_database
-
-    url = with_database(base, name)
-    migrate.upgrade(url)
+    url = migrate.fresh_database(base, name)
 
     f_secs, f_sent, f_tok = floor(docs, runner, nlp, args.batch)
     ingestor = Ingestor(sessions(url), runner, "bench", batch_sentences=args.batch, nlp=nlp)

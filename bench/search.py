@@ -43,20 +43,6 @@ QUERIES = [
 ]
 
 
-def new_database(base: str, name: str) -> str:
-    import psycopg
-
-    from db import migrate
-    from tests.conftest import with_database
-
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(base, name)
-    migrate.upgrade(url)
-    return url
-
-
 def real_vectors(url: str) -> np.ndarray:
     """Layer 0 hidden states of the demo corpus: what synthetic vectors are made from."""
     import psycopg
@@ -255,7 +241,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from db import server
+    from db import migrate, server
     from exbert.model import load_model
 
     load_model(MODEL)
@@ -272,7 +258,7 @@ def main() -> None:
         Path(tempfile.mkdtemp(prefix="exbert-bench-"))
     )
     for n in args.synthetic:
-        url = new_database(base, f"exbert_bench_synth_{n}")
+        url = migrate.fresh_database(base, f"exbert_bench_synth_{n}")
         build_synthetic(url, n, base_vectors)
         start = time.perf_counter()
         index_layer0(url)

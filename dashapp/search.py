@@ -142,17 +142,21 @@ def known_labels(factory: sessionmaker[Session]) -> dict[str, set[str]]:
     return _labels_cached(int(time.time() // 60), factory)
 
 
+def _unknown(known: dict[str, set[str]], filters: dict) -> list[tuple[str, str]]:
+    return [(key, v) for key, values in filters.items() for v in values if v not in known[key]]
+
+
 def _check_labels(factory: sessionmaker[Session], filters: dict) -> None:
-    for bucket in (int(time.time() // 60), -int(time.time())):  # cached, then fresh before refusing
-        known = _labels_cached(bucket, factory)
-        unknown = {
-            key: [v for v in values if v not in known[key]] for key, values in filters.items()
-        }
-        if not any(unknown.values()):
-            return
-    key, values = next((k, v) for k, v in unknown.items() if v)
+    known = known_labels(factory)
+    if _unknown(known, filters):  # maybe new since the cached read: look again before refusing
+        with factory.begin() as s:
+            known = store_search.known_labels(s)
+    unknown = _unknown(known, filters)
+    if not unknown:
+        return
+    key, value = unknown[0]
     sample = ", ".join(sorted(x for x in known[key] if x)[:20])
-    raise services.UserError(f"Unknown {key} label {values[0][:40]!r}; the corpus has: {sample}.")
+    raise services.UserError(f"Unknown {key} label {value[:40]!r}; the corpus has: {sample}.")
 
 
 def query_vector(request: SearchRequest, analysis, heads: int) -> np.ndarray:

@@ -10,7 +10,7 @@ scan is fast and exact.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from pgvector import HalfVector
@@ -57,12 +57,11 @@ class Space:
     dim: int
     indexed: bool
     model_id: int
-    heads: int = field(default=0)
 
 
 def find_space(session: Session, model: str, layer: int, kind: str) -> Space:
     row = session.execute(
-        select(VectorSpace.id, VectorSpace.dim, Model.id, Model.heads)
+        select(VectorSpace.id, VectorSpace.dim, Model.id)
         .join(Model, Model.id == VectorSpace.model_id)
         .where(Model.name == model, VectorSpace.layer == layer, VectorSpace.kind == kind)
     ).first()
@@ -73,7 +72,7 @@ def find_space(session: Session, model: str, layer: int, kind: str) -> Space:
     indexed = bool(
         session.scalar(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": store.index_name(row[0])})
     )
-    return Space(id=row[0], dim=row[1], indexed=indexed, model_id=row[2], heads=row[3])
+    return Space(id=row[0], dim=row[1], indexed=indexed, model_id=row[2])
 
 
 def corpus_id(session: Session, name: str) -> int:

@@ -92,7 +92,7 @@ def _session_factory(upgrade: bool = True):
     return sessions(url)
 
 
-def _parse_layers(value: str | None) -> list[int] | None:
+def _parse_numbers(value: str | None) -> list[int] | None:
     if not value or value == "all":
         return None
     layers: list[int] = []
@@ -157,7 +157,9 @@ def ingest(corpus, model, sample, limit, layers, batch, index, description, path
         raise click.ClickException(str(err)) from err
     factory = _session_factory()
     try:
-        ingestor = Ingestor(factory, runner, corpus, _parse_layers(layers), batch, nlp, description)
+        ingestor = Ingestor(
+            factory, runner, corpus, _parse_numbers(layers), batch, nlp, description
+        )
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--layers") from err
     documents = (
@@ -297,7 +299,7 @@ def search(
                 "sentence": sentence,
                 "token_index": token_index,
                 "layer": layer,
-                "heads": None if heads is None else [int(h) for h in _parse_layers(heads) or []],
+                "heads": None if heads is None else [int(h) for h in _parse_numbers(heads) or []],
                 "by": by,
                 "k": k,
                 "filters": {

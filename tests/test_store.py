@@ -3,7 +3,6 @@
 import psycopg
 
 from db import migrate
-from tests.conftest import with_database
 
 
 def _tables(url):
@@ -16,10 +15,7 @@ def _tables(url):
 
 def test_migrations_run_from_empty_to_head_and_back(pg_url):
     name = f"exbert_mig_{__import__('os').getpid()}"
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(pg_url, name)
+    url = migrate.fresh_database(pg_url, name, migrated=False)
     try:
         assert migrate.current(url) is None
         migrate.upgrade(url)
