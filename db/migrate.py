@@ -40,6 +40,13 @@ def current(url: str) -> str | None:
     return rev
 
 
+def head() -> str:
+    """The newest revision in migrations/versions."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
+
+
 def with_database(url: str, name: str) -> str:
     """The same server's URL for another database."""
     from urllib.parse import urlsplit, urlunsplit
