@@ -126,7 +126,11 @@ def build_synthetic(url: str, n_tokens: int, base: np.ndarray | None, seed: int 
                 att = rng.dirichlet(np.ones(t), size=(1, 12, t)).astype(np.float32)
                 rows.append(store.SentenceModelRows(tokens, {space: vecs}, att))
                 token_id += t
-            store.write_model_rows(s, model, doc, sentence_ids, word_ids, rows)
+            codes = store.label_codes(
+                s, {p for _, _, words in sents for p in store.word_label_pairs(words)}
+            )
+            word_codes = [store.word_code_rows(words, codes) for _, _, words in sents]
+            store.write_model_rows(s, model, corpus, doc, sentence_ids, word_ids, word_codes, rows)
         print(
             f"  synthetic: {min(n_sent, d0 + per_doc) * (SENTENCE_TOKENS + 2)} vectors "
             f"({time.perf_counter() - start:.0f} s)",

@@ -18,6 +18,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -83,7 +84,11 @@ class Sentence(Base):
     index: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     start_char: Mapped[int] = mapped_column(Integer)
-    __table_args__ = (UniqueConstraint("document_id", "index"),)
+    __table_args__ = (
+        UniqueConstraint("document_id", "index"),
+        # search excludes the query's own sentence by its text
+        Index("ix_sentences_text", "text", postgresql_using="hash"),
+    )
 
 
 class Word(Base):
@@ -177,16 +182,41 @@ class Attention(Base):
     weights: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class Label(Base):
+    """An annotation label (a POS, tag, dependency or entity type) as the small code vectors carry."""
+
+    __tablename__ = "labels"
+    id: Mapped[int] = mapped_column(SmallInteger, Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(String(32))
+    __table_args__ = (
+        UniqueConstraint("kind", "value"),
+        CheckConstraint("kind IN ('pos', 'tag', 'dep', 'ent_type')", name="kind"),
+    )
+
+
 class Vector(Base):
     """Partitioned by space_id (the migration creates it with PARTITION BY LIST).
 
     No primary key: rows are only ever written with their token, and a btree
     over (space_id, token_id) cost a quarter of the write time and 3% of the
     space for lookups that search never makes (docs/benchmarks.md).
+
+    The columns after `embedding` repeat what search filters on (migration 0003),
+    so a filtered index walk reads no other table; the label codes are NULL for
+    tokens without a word (special tokens).
     """
 
     __tablename__ = "vectors"
     space_id: Mapped[int] = mapped_column(Integer)
     token_id: Mapped[int] = mapped_column(BigInteger)
     embedding: Mapped[list] = mapped_column(HALFVEC())
+    corpus_id: Mapped[int] = mapped_column(Integer)
+    document_id: Mapped[int] = mapped_column(BigInteger)
+    sentence_id: Mapped[int] = mapped_column(BigInteger)
+    position: Mapped[int] = mapped_column(SmallInteger)
+    pos_id: Mapped[int | None] = mapped_column(SmallInteger)
+    tag_id: Mapped[int | None] = mapped_column(SmallInteger)
+    dep_id: Mapped[int | None] = mapped_column(SmallInteger)
+    ent_id: Mapped[int | None] = mapped_column(SmallInteger)
     __mapper_args__ = {"primary_key": [space_id, token_id]}

@@ -18,11 +18,12 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from db import store
-from db.schema import Corpus, Model, VectorSpace
+from db.schema import Corpus, Label, Model, Sentence, VectorSpace
 
-# Exact search first ranks this many candidates per wanted match (see `nearest`).
-CANDIDATES = 8
-FILTER_COLUMNS = {"pos": "w.pos", "tag": "w.tag", "dep": "w.dep", "ent_type": "w.ent_type"}
+# A filtered index walk gives up after visiting this many tuples (then the exact scan answers).
+MAX_SCAN_TUPLES = 200_000
+# Search filter -> the vector column holding its label code (migration 0003).
+FILTER_COLUMNS = {"pos": "pos_id", "tag": "tag_id", "dep": "dep_id", "ent_type": "ent_id"}
 
 
 class SearchError(ValueError):
@@ -82,6 +83,12 @@ def corpus_id(session: Session, name: str) -> int:
     return cid
 
 
+def _codes(session: Session, kind: str, values: Sequence[str]) -> list[int]:
+    return list(
+        session.scalars(select(Label.id).where(Label.kind == kind, Label.value.in_(list(values))))
+    )
+
+
 def nearest(
     session: Session,
     space: Space,
@@ -94,68 +101,57 @@ def nearest(
     """The k stored tokens nearest to `query` (cosine) in one space, among those the filters let through,
     and whether an exact scan answered.
 
-    Special tokens never match (they carry no annotation). All values are bound
-    parameters; only validated integers (space id, dimension) are formatted in.
+    Special tokens never match (they carry no annotation). Filters read only the
+    vector rows (migration 0003). All values are bound parameters; only validated
+    integers (space id, dimension, counts) are formatted in.
     """
     if query.shape != (space.dim,):
         raise SearchError(f"query has {query.shape} values, the space holds {space.dim}")
-    where = ["d.corpus_id = :corpus", "t.word_id IS NOT NULL"]
+    where = ["v.corpus_id = :corpus", "v.pos_id IS NOT NULL"]
     params: dict = {"corpus": corpus, "q": HalfVector(query.astype(np.float32)), "k": k}
     for name, column in FILTER_COLUMNS.items():
         values = getattr(filters, name)
         if values:
-            where.append(f"{column} = ANY(:{name})")
-            params[name] = list(values)
+            where.append(f"v.{column} = ANY(:{name})")
+            params[name] = _codes(session, name, values)
     if filters.documents:
-        where.append("d.id = ANY(:documents)")
+        where.append("v.document_id = ANY(:documents)")
         params["documents"] = list(filters.documents)
     if filters.exclude_sentence is not None:
-        where.append("s.text <> :exclude")
-        params["exclude"] = filters.exclude_sentence
+        excluded = list(
+            session.scalars(select(Sentence.id).where(Sentence.text == filters.exclude_sentence))
+        )
+        if excluded:
+            where.append("v.sentence_id <> ALL(:excluded)")
+            params["excluded"] = excluded
+    dim, partition = int(space.dim), store.partition_name(space.id)
+    condition = " AND ".join(where)
+    rows: list = []
     use_index = space.indexed and not exact
-    dim = int(space.dim)
-    joins = (
-        "JOIN tokens t ON t.id = v.token_id JOIN words w ON w.id = t.word_id "
-        "JOIN sentences s ON s.id = t.sentence_id JOIN documents d ON d.id = s.document_id "
-        f"WHERE {' AND '.join(where)}"
-    )
-    partition = store.partition_name(space.id)
     if use_index:
         session.execute(text(f"SET LOCAL hnsw.ef_search = {max(2 * k, 200)}"))
         session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-        session.execute(text(f"SET LOCAL hnsw.max_scan_tuples = {200_000}"))
+        session.execute(text(f"SET LOCAL hnsw.max_scan_tuples = {MAX_SCAN_TUPLES}"))
         if filters.active:
-            # With a filter two joins away the planner prices the index walk too high and
-            # scans everything (3.3 s at 1M rows); walking the index takes ~20 ms.
+            # The planner prices a filtered walk too high and scans the partition
+            # instead (seconds at 1M rows); the walk takes milliseconds.
             session.execute(text("SET LOCAL enable_seqscan = off"))
         distance = f"(v.embedding::halfvec({dim})) <=> (CAST(:q AS halfvec({dim})))"
         # relaxed order: the outer sort puts the few out-of-order rows right
         sql = (
-            f"SELECT * FROM (SELECT v.token_id, t.sentence_id, t.position, {distance} AS distance "
-            f"FROM {partition} v {joins} ORDER BY distance LIMIT :k) AS found ORDER BY distance"
+            f"SELECT * FROM (SELECT v.token_id, v.sentence_id, v.position, {distance} AS distance "
+            f"FROM {partition} v WHERE {condition} ORDER BY distance LIMIT :k) AS found "
+            "ORDER BY distance"
         )
         rows = session.execute(text(sql), params).all()
         if filters.active:
             session.execute(text("SET LOCAL enable_seqscan = on"))
     if not use_index or len(rows) < k:  # an index walk that ran dry falls back to the exact answer
-        # Exact in two steps: the nearest candidates from the partition alone (a scan
-        # with a top-n sort), then the filters. If k candidates pass, they are the
-        # exact answer: every token left out is farther than all candidates.
-        # Otherwise the filters are too selective for that, and one exact scan
-        # of the joined rows answers.
-        params["n"] = CANDIDATES * k
         sql = (
-            "SELECT v.token_id, t.sentence_id, t.position, v.distance FROM "
-            f"(SELECT token_id, embedding <=> :q AS distance FROM {partition} ORDER BY distance LIMIT :n) v "
-            f"{joins} ORDER BY v.distance LIMIT :k"
+            f"SELECT token_id, sentence_id, position, embedding <=> :q AS distance "
+            f"FROM {partition} v WHERE {condition} ORDER BY distance LIMIT :k"
         )
         rows = session.execute(text(sql), params).all()
-        if len(rows) < k:
-            sql = (
-                f"SELECT v.token_id, t.sentence_id, t.position, v.embedding <=> :q AS distance "
-                f"FROM {partition} v {joins} ORDER BY distance LIMIT :k"
-            )
-            rows = session.execute(text(sql), params).all()
         use_index = False
     return [Hit(int(r[0]), int(r[1]), int(r[2]), float(r[3])) for r in rows], not use_index
 
@@ -248,7 +244,7 @@ def attention_rows(
 
 def known_labels(session: Session) -> dict[str, set[str]]:
     """The annotation labels present in the store, to tell an unknown label from a rare one."""
-    out = {}
-    for name, column in FILTER_COLUMNS.items():
-        out[name] = {r[0] for r in session.execute(text(f"SELECT DISTINCT {column} FROM words w"))}
+    out: dict[str, set[str]] = {name: set() for name in FILTER_COLUMNS}
+    for kind, value in session.execute(select(Label.kind, Label.value)):
+        out[kind].add(value)
     return out

@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from db.schema import Corpus, Document, DocumentModel, Model, VectorSpace
+from db.schema import Corpus, Document, DocumentModel, Label, Model, VectorSpace
 
 KINDS = ("hidden", "context")
 # Below this many rows a space is searched by an exact scan (tens of ms) and
@@ -217,31 +217,74 @@ COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 COPY_TRAILER = b"\xff\xff"
 
 
-def vector_copy_rows(space_id: int, token_ids: Sequence[int], matrix: np.ndarray) -> bytes:
-    """Binary COPY rows (space_id int4, token_id int8, embedding halfvec) built in one numpy pass.
+def binary_copy_rows(n: int, fields: Sequence[tuple[np.dtype, np.ndarray | int | None]]) -> bytes:
+    """`n` binary COPY rows of fixed-width fields, built in one numpy pass; a field
+    given as None is NULL in every row.
 
     A per-row Python writer spent more time converting than the server spent storing.
     """
-    n, dim = matrix.shape
-    row = np.dtype(
-        [
-            ("fields", ">i2"),
-            ("len1", ">i4"),
-            ("space", ">i4"),
-            ("len2", ">i4"),
-            ("token", ">i8"),
-            ("len3", ">i4"),
-            ("dim", ">i2"),
-            ("unused", ">i2"),
-            ("values", ">f2", (dim,)),
-        ]
-    )
-    out = np.empty(n, dtype=row)
-    out["fields"], out["len1"], out["space"], out["len2"] = 3, 4, space_id, 8
-    out["token"] = np.asarray(token_ids, dtype=np.int64)
-    out["len3"], out["dim"], out["unused"] = 4 + 2 * dim, dim, 0
-    out["values"] = matrix
+    spec: list[tuple] = [("count", ">i2")]
+    for i, (dtype, values) in enumerate(fields):
+        spec.append((f"len{i}", ">i4"))
+        if values is not None:
+            spec.append((f"f{i}", dtype))
+    out = np.empty(n, dtype=spec)
+    out["count"] = len(fields)
+    for i, (dtype, values) in enumerate(fields):
+        if values is None:
+            out[f"len{i}"] = -1
+        else:
+            out[f"len{i}"] = np.dtype(dtype).itemsize
+            out[f"f{i}"] = values
     return out.tobytes()
+
+
+def halfvec_binary(matrix: np.ndarray) -> np.ndarray:
+    """Rows of `matrix` in halfvec's binary wire format (dim int2, unused int2, float16 values)."""
+    n, dim = matrix.shape
+    out = np.empty(n, dtype=[("dim", ">i2"), ("unused", ">i2"), ("values", ">f2", (dim,))])
+    out["dim"], out["unused"], out["values"] = dim, 0, matrix
+    return out
+
+
+VECTOR_COLUMNS = (
+    "space_id, token_id, embedding, corpus_id, document_id, sentence_id, position, "
+    "pos_id, tag_id, dep_id, ent_id"
+)
+
+
+@dataclass
+class TokenColumns:
+    """A document's tokens as the columns every vector row repeats (see schema.Vector)."""
+
+    corpus_id: int
+    document_id: int
+    token_id: np.ndarray  # int64
+    sentence_id: np.ndarray  # int64
+    position: np.ndarray  # int16
+    codes: np.ndarray  # int16 [n, 4]: pos, tag, dep, ent_type label codes; -1 without a word
+
+
+def vector_copy_rows(space_id: int, tokens: TokenColumns, matrix: np.ndarray) -> bytes:
+    """Binary COPY rows (VECTOR_COLUMNS) of one space's vectors, `matrix[i]` for token i."""
+    out = []
+    has_word = tokens.codes[:, 0] >= 0
+    for rows in (has_word, ~has_word):
+        if not rows.any():
+            continue
+        codes = tokens.codes[rows]
+        fixed = [
+            (">i4", space_id),
+            (">i8", tokens.token_id[rows]),
+            (halfvec_binary(matrix[:1]).dtype, halfvec_binary(matrix[rows])),
+            (">i4", tokens.corpus_id),
+            (">i8", tokens.document_id),
+            (">i8", tokens.sentence_id[rows]),
+            (">i2", tokens.position[rows]),
+        ]
+        labels = [(">i2", codes[:, j] if rows is has_word else None) for j in range(4)]
+        out.append(binary_copy_rows(int(rows.sum()), fixed + labels))
+    return b"".join(out)
 
 
 def quantize_attention(attention: np.ndarray) -> bytes:
@@ -268,20 +311,23 @@ class SentenceModelRows:
 def write_model_rows(
     session: Session,
     model_id: int,
+    corpus_id: int,
     document_id: int,
     sentence_ids: Sequence[int],
     word_ids: Sequence[Sequence[int]],
+    word_codes: Sequence[np.ndarray],
     rows: Sequence[SentenceModelRows],
 ) -> int:
     """Insert one document's tokens, vectors and attention for a model; mark it done.
 
-    `rows[i]` belongs to `sentence_ids[i]`, whose words have `word_ids[i]`.
+    `rows[i]` belongs to `sentence_ids[i]`, whose words have `word_ids[i]` and
+    label codes `word_codes[i]` ([words, 4], from `label_codes`).
     Returns the number of tokens written.
     """
     n_tokens = sum(len(r.tokens) for r in rows)
     token_ids = iter(_next_ids(session, "tokens", n_tokens))
     conn = _driver(session)
-    per_sentence_ids = []
+    per_sentence = []
     with conn.cursor() as cur:
         with cur.copy(
             "COPY tokens (id, sentence_id, model_id, position, text, word_id, is_special, start_char, end_char) "
@@ -306,14 +352,27 @@ def write_model_rows(
                             t.end_char,
                         )
                     )
-                per_sentence_ids.append(ids)
-        with cur.copy(
-            "COPY vectors (space_id, token_id, embedding) FROM STDIN WITH (FORMAT BINARY)"
-        ) as copy:
+                per_sentence.append(ids)
+        with cur.copy(f"COPY vectors ({VECTOR_COLUMNS}) FROM STDIN WITH (FORMAT BINARY)") as copy:
             copy.write(COPY_HEADER)
-            for r, ids in zip(rows, per_sentence_ids, strict=True):
+            for r, ids, sentence_id, codes in zip(
+                rows, per_sentence, sentence_ids, word_codes, strict=True
+            ):
+                linked = np.array(
+                    [-1 if t.word_index is None else t.word_index for t in r.tokens], dtype=np.int64
+                )
+                token_codes = np.full((len(ids), len(LABEL_KINDS)), -1, dtype=np.int16)
+                token_codes[linked >= 0] = np.asarray(codes, dtype=np.int16)[linked[linked >= 0]]
+                columns = TokenColumns(
+                    corpus_id=corpus_id,
+                    document_id=document_id,
+                    token_id=np.asarray(ids, dtype=np.int64),
+                    sentence_id=np.full(len(ids), sentence_id, dtype=np.int64),
+                    position=np.array([t.position for t in r.tokens], dtype=np.int16),
+                    codes=token_codes,
+                )
                 for space_id, matrix in r.vectors.items():
-                    copy.write(vector_copy_rows(space_id, ids, matrix))
+                    copy.write(vector_copy_rows(space_id, columns, matrix))
             copy.write(COPY_TRAILER)
         with cur.copy(
             "COPY attentions (sentence_id, model_id, layer, heads, tokens, weights) FROM STDIN WITH (FORMAT BINARY)"
@@ -339,6 +398,34 @@ def write_model_rows(
     return n_tokens
 
 
+LABEL_KINDS = ("pos", "tag", "dep", "ent_type")  # the order of a code row
+
+
+def label_codes(session: Session, labels: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Every stored label's code after adding `labels` ((kind, value) pairs).
+
+    Run it in a transaction of its own before the rows that use the codes, so a
+    rolled-back document never leaves codes that point nowhere.
+    """
+    new = [{"kind": k, "value": v} for k, v in sorted(set(labels))]
+    if new:
+        session.execute(
+            insert(Label).values(new).on_conflict_do_nothing(index_elements=["kind", "value"])
+        )
+    return {(k, v): i for k, v, i in session.execute(select(Label.kind, Label.value, Label.id))}
+
+
+def word_label_pairs(words: Iterable[WordRow]) -> set[tuple[str, str]]:
+    return {(kind, getattr(w, kind)) for w in words for kind in LABEL_KINDS}
+
+
+def word_code_rows(words: Sequence[WordRow], codes: dict[tuple[str, str], int]) -> np.ndarray:
+    """[words, 4] label codes of one sentence's words, in LABEL_KINDS order."""
+    return np.array(
+        [[codes[(kind, getattr(w, kind))] for kind in LABEL_KINDS] for w in words], dtype=np.int16
+    ).reshape(len(words), len(LABEL_KINDS))
+
+
 def sentence_rows(
     session: Session, document_id: int
 ) -> list[tuple[int, str, list[tuple[int, WordRow]]]]:
@@ -362,7 +449,13 @@ def sentence_rows(
 
 
 def build_index(session: Session, space_id: int, dim: int) -> None:
-    """The HNSW index of one vector space (cosine, on the dimension-cast expression)."""
+    """The HNSW index of one vector space (cosine, on the dimension-cast expression).
+
+    Over the halfvec values themselves: an index over binary-quantised vectors
+    was 3.5x smaller and built 5x faster, but re-ranking even 1,000 of its
+    candidates found only 94% of the true 50 nearest at 1M rows
+    (docs/benchmarks.md).
+    """
     session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
     session.execute(
         text(

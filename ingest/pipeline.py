@@ -140,6 +140,7 @@ class Ingestor:
             )
         self.batch = batch_sentences
         self.nlp = nlp or load_spacy()
+        self.codes: dict[tuple[str, str], int] = {}  # label codes, see store.label_codes
         with self.sessions.begin() as s:
             self.corpus_id = store.ensure_corpus(s, corpus, description)
             self.model_id = store.ensure_model(
@@ -189,20 +190,31 @@ class Ingestor:
                 rows[i] = SentenceModelRows(tokens, vectors, a.attentions)
         return rows
 
+    def _codes(self, sentences: Sequence[Sequence[WordRow]]) -> list:
+        """Each sentence's [words, 4] label codes; new labels are committed first."""
+        needed = {p for words in sentences for p in store.word_label_pairs(words)}
+        if not needed <= self.codes.keys():
+            with self.sessions.begin() as s:
+                self.codes = store.label_codes(s, needed)
+        return [store.word_code_rows(words, self.codes) for words in sentences]
+
     def _write_new(
         self, doc: RawDocument, sentences: list[Sentence], rows: list[SentenceModelRows]
     ) -> int:
         """Write a new document with this model's rows in one transaction; tokens written."""
+        sentence_data = [(x.text, x.start, [_word_row(w) for w in x.words]) for x in sentences]
+        codes = self._codes([words for _, _, words in sentence_data])
         with self.sessions.begin() as s:
             store.fast_commit(s)
             store.lock_document(s, self.corpus_id, doc.content_hash)
             if store.find_document(s, self.corpus_id, doc.content_hash) is not None:
                 return 0  # another process stored it meanwhile
-            sentence_data = [(x.text, x.start, [_word_row(w) for w in x.words]) for x in sentences]
             doc_id, sentence_ids, word_ids = store.write_document(
                 s, self.corpus_id, doc.source, doc.content_hash, doc.meta, sentence_data
             )
-            return store.write_model_rows(s, self.model_id, doc_id, sentence_ids, word_ids, rows)
+            return store.write_model_rows(
+                s, self.model_id, self.corpus_id, doc_id, sentence_ids, word_ids, codes, rows
+            )
 
     def _store_for_model(self, doc_id: int) -> tuple[int, int]:
         """Add this model to a document that is stored already: (sentences, tokens)."""
@@ -212,6 +224,7 @@ class Ingestor:
             (text, _stored_words([w for _, w in words], len(text))) for _, text, words in stored
         ]
         rows = self._model_rows(todo)
+        codes = self._codes([[w for _, w in words] for _, _, words in stored])
         with self.sessions.begin() as s:
             store.fast_commit(s)
             store.lock_document(s, self.corpus_id, f"doc:{doc_id}")
@@ -219,7 +232,9 @@ class Ingestor:
                 return 0, 0
             sentence_ids = [sid for sid, _, _ in stored]
             word_ids = [[wid for wid, _ in words] for _, _, words in stored]
-            tokens = store.write_model_rows(s, self.model_id, doc_id, sentence_ids, word_ids, rows)
+            tokens = store.write_model_rows(
+                s, self.model_id, self.corpus_id, doc_id, sentence_ids, word_ids, codes, rows
+            )
             return len(stored), tokens
 
     def run(

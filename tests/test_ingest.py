@@ -67,6 +67,54 @@ def snapshot(url):
     }
 
 
+def _label_join(kind: str, column: str) -> str:
+    return f"LEFT JOIN labels l_{kind} ON l_{kind}.id = v.{column}"
+
+
+# what each vector row says about its token (migration 0003's filter columns) ...
+VECTOR_FACTS = (
+    "SELECT v.space_id, v.token_id, v.corpus_id, v.document_id, v.sentence_id, v.position, "
+    "l_pos.value, l_tag.value, l_dep.value, l_ent.value FROM vectors v "
+    + " ".join(
+        _label_join(k, c)
+        for k, c in (("pos", "pos_id"), ("tag", "tag_id"), ("dep", "dep_id"), ("ent", "ent_id"))
+    )
+    + " ORDER BY 1, 2"
+)
+# ... and what tokens, words, sentences and documents say
+TOKEN_FACTS = (
+    "SELECT v.space_id, v.token_id, d.corpus_id, d.id, t.sentence_id, t.position, "
+    "w.pos, w.tag, w.dep, w.ent_type FROM vectors v JOIN tokens t ON t.id = v.token_id "
+    "JOIN sentences s ON s.id = t.sentence_id JOIN documents d ON d.id = s.document_id "
+    "LEFT JOIN words w ON w.id = t.word_id ORDER BY 1, 2"
+)
+
+
+def test_vector_rows_repeat_their_tokens_facts_and_the_migration_fills_them(
+    db_url, tiny_models, nlp
+):
+    from db import migrate
+
+    ingest(db_url, tiny_models["bert-mlm"], DOCS, nlp=nlp)
+    ingest(db_url, tiny_models["gpt2"], DOCS[:2], nlp=nlp)  # added from stored words
+    ingest(db_url, tiny_models["bert-mlm"], MORE, corpus="second", nlp=nlp)
+    facts = rows(db_url, VECTOR_FACTS)
+    assert facts == rows(db_url, TOKEN_FACTS)
+    assert {f[2] for f in facts} == {r[0] for r in rows(db_url, "SELECT id FROM corpora")}
+    assert any(f[6] is None for f in facts) and any(f[6] == "PROPN" for f in facts)
+    # a store written before 0003 gets the same columns from the migration
+    migrate.downgrade(db_url, "0002")
+    assert "pos_id" not in {
+        r[0]
+        for r in rows(
+            db_url,
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'vectors'",
+        )
+    }
+    migrate.upgrade(db_url)
+    assert rows(db_url, VECTOR_FACTS) == facts
+
+
 def test_ingest_is_idempotent(db_url, tiny_models, nlp):
     first = ingest(db_url, tiny_models["bert-mlm"], DOCS, nlp=nlp)
     assert first.documents_added == 3 and first.sentences == 6 and first.tokens > 30
