@@ -169,8 +169,8 @@ def query_vector(request: SearchRequest, analysis, heads: int) -> np.ndarray:
 
 def search(factory: sessionmaker[Session], request: SearchRequest) -> SearchResult:
     started = time.perf_counter()
-    analysis, _ = services.analysis(request.model, request.sentence)
-    view = services.attention_view(request.model, request.sentence)
+    analysis = services.model_run(request.model, request.sentence)
+    view = services.attention_view(request.model, request.sentence, words=False)
     layers, n_heads = view.layers, view.heads
     if not 0 <= request.layer < layers:
         raise services.UserError(f'"layer" must be between 0 and {layers - 1} for {request.model}.')

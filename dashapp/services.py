@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,6 +50,7 @@ class AttentionView:
     truncated: bool
     masks: tuple[int, ...]
     mask_token: str | None
+    annotated: bool = True  # False: spaCy's words are still being read (see annotate_later)
 
     @property
     def has_predictions(self) -> bool:
@@ -102,28 +104,93 @@ _view_lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=64)
-def _analysis(model: str, sentence: str, masks: tuple[int, ...]) -> tuple[Analysis, list[Word]]:
-    """The model's analysis and spaCy's words of one input, computed once."""
+def _model_run(model: str, cut: str, masks: tuple[int, ...]) -> Analysis:
     try:
-        runner = load_model(model)
-        cut = sentence[:MAX_CHARS]
-        return runner.analyze(cut, masks=masks), annotate(cut)
-    except (ModelError, AnnotationError) as err:
+        return load_model(model).analyze(cut, masks=masks)
+    except ModelError as err:
         raise UserError(str(err)) from err
 
 
-def analysis(model: str, sentence: str, masks: Sequence[int] = ()) -> tuple[Analysis, list[Word]]:
+class _WordsCache:
+    """spaCy's words per sentence text, shared by every model and mask (they depend on the text alone)."""
+
+    def __init__(self, size: int = 128):
+        self.size, self.lock, self.items = size, threading.Lock(), OrderedDict()
+
+    def ready(self, text: str) -> bool:
+        with self.lock:
+            return text in self.items
+
+    def get(self, text: str) -> list[Word]:
+        with self.lock:
+            if text in self.items:
+                self.items.move_to_end(text)
+                return self.items[text]
+        try:
+            words = annotate(text)
+        except AnnotationError as err:
+            raise UserError(str(err)) from err
+        with self.lock:
+            self.items[text] = words
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return words
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+_words = _WordsCache()
+
+
+def _cut(sentence: str) -> str:
+    return sentence[:MAX_CHARS]
+
+
+def model_run(model: str, sentence: str, masks: Sequence[int] = ()) -> Analysis:
+    """The model's analysis of one input, computed once."""
     with _view_lock:
-        return _analysis(model, sentence, tuple(sorted(set(masks))))
+        return _model_run(model, _cut(sentence), tuple(sorted(set(masks))))
 
 
-@functools.lru_cache(maxsize=64)
-def _attention_view(model: str, sentence: str, masks: tuple[int, ...]) -> AttentionView:
-    analysis, words = _analysis(model, sentence, masks)
+def analysis(model: str, sentence: str, masks: Sequence[int] = ()) -> tuple[Analysis, list[Word]]:
+    """The model's analysis and spaCy's words of one input, each computed once."""
+    return model_run(model, sentence, masks), _words.get(_cut(sentence))
+
+
+def annotate_later(sentence: str) -> None:
+    """Read the sentence with spaCy in the background, so the next render shows annotations.
+
+    The page draws the graph first: spaCy costs about as much as the model's
+    forward pass, and a person looks at the lines before hovering a word.
+    """
+    if not _words.ready(_cut(sentence)):
+        threading.Thread(target=_quietly_annotate, args=(_cut(sentence),), daemon=True).start()
+
+
+def _quietly_annotate(text: str) -> None:
+    try:
+        _words.get(text)
+    except UserError:
+        pass  # shown when a render asks for the words themselves
+
+
+@functools.lru_cache(maxsize=128)
+def _attention_view(
+    model: str, sentence: str, masks: tuple[int, ...], annotated: bool
+) -> AttentionView:
     runner = load_model(model)
-    cut = analysis.text
-    links = align(
-        [(t.start, t.end) for t in analysis.tokens], [t.is_special for t in analysis.tokens], words
+    analysis = _model_run(model, _cut(sentence), masks)
+    words = _words.get(_cut(sentence)) if annotated else None
+    links = (
+        align(
+            [(t.start, t.end) for t in analysis.tokens],
+            [t.is_special for t in analysis.tokens],
+            words,
+        )
+        if words is not None
+        else [None] * len(analysis.tokens)
     )
     tokens = [
         TokenView(
@@ -141,17 +208,24 @@ def _attention_view(model: str, sentence: str, masks: tuple[int, ...]) -> Attent
         kind=runner.kind,
         layers=runner.layers,
         heads=runner.heads,
-        sentence=cut,
+        sentence=analysis.text,
         tokens=tokens,
         attentions=analysis.attentions,
         truncated=analysis.truncated or len(sentence) > MAX_CHARS,
         masks=masks,
         mask_token=runner.mask_token,
+        annotated=annotated,
     )
 
 
-def attention_view(model: str, sentence: str | None, masks: Sequence[int] = ()) -> AttentionView:
-    """The attention page's data for one sentence (cached: moving sliders costs no model run)."""
+def attention_view(
+    model: str, sentence: str | None, masks: Sequence[int] = (), words: bool = True
+) -> AttentionView:
+    """The attention page's data for one sentence (cached: moving sliders costs no model run).
+
+    With `words=False` the view carries spaCy's annotations only if they are
+    ready, and does not wait for them (the page's first paint).
+    """
     if not isinstance(sentence, str) or not sentence.strip():
         raise UserError("Type a sentence to see its attention.")
     try:
@@ -159,7 +233,15 @@ def attention_view(model: str, sentence: str | None, masks: Sequence[int] = ()) 
     except (TypeError, ValueError) as err:
         raise UserError("masks must be a list of token positions (integers).") from err
     with _view_lock:  # the page's callbacks ask at once; compute each view once
-        return _attention_view(model, sentence, key)
+        annotated = words or _words.ready(_cut(sentence))
+        return _attention_view(model, sentence, key, annotated)
+
+
+def clear_caches() -> None:
+    """Forget every computed view (tests, and a model directory that changed)."""
+    _model_run.cache_clear()
+    _attention_view.cache_clear()
+    _words.clear()
 
 
 def attention_json(view: AttentionView) -> dict:

@@ -86,12 +86,10 @@ def app_env(monkeypatch, tiny_models, db_url):
     monkeypatch.setenv("EXBERT_MODEL", tiny_models["bert-mlm"])
     monkeypatch.setenv("EXBERT_DATABASE_URL", db_url)
     store_access._factory.cache_clear()
-    services._attention_view.cache_clear()
-    services._analysis.cache_clear()
+    services.clear_caches()
     yield {"model": tiny_models["bert-mlm"], "db_url": db_url}
     store_access._factory.cache_clear()
-    services._attention_view.cache_clear()
-    services._analysis.cache_clear()
+    services.clear_caches()
 
 
 @pytest.fixture
@@ -125,7 +123,6 @@ def search_env(search_corpus, monkeypatch):
     monkeypatch.setenv("EXBERT_MODEL", search_corpus["model"])
     monkeypatch.setenv("EXBERT_DATABASE_URL", search_corpus["url"])
     store_access._factory.cache_clear()
-    services._attention_view.cache_clear()
-    services._analysis.cache_clear()
+    services.clear_caches()
     yield search_corpus
     store_access._factory.cache_clear()

@@ -74,3 +74,25 @@ def test_database_down_keeps_attention_working(client, monkeypatch):
     health = client.get("/api/health").get_json()
     assert "corpus database is unavailable" in health["database"]
     assert client.post("/api/attention", json={"sentence": "Still works."}).status_code == 200
+
+
+def test_the_page_draws_before_spacy_reads_the_sentence(app_env):
+    """The first paint waits for the model only; spaCy's words follow in the background
+    and are the same as a view that waited for them."""
+    import time
+
+    from dashapp import services
+
+    sentence = "The mailman read the letter aloud."
+    first = services.attention_view(app_env["model"], sentence, words=False)
+    assert not first.annotated and all(t.word is None for t in first.tokens)
+    services.annotate_later(sentence)
+    deadline = time.monotonic() + 30
+    while not (later := services.attention_view(app_env["model"], sentence, words=False)).annotated:
+        assert time.monotonic() < deadline, "spaCy never finished in the background"
+        time.sleep(0.05)
+    waited = services.attention_view(app_env["model"], sentence)
+    assert later.tokens == waited.tokens
+    assert later.attentions is first.attentions  # the model ran once
+    mailman = [t.word for t in later.tokens if t.word and t.word["text"] == "mailman"]
+    assert mailman and mailman[0]["pos"] == "NOUN"

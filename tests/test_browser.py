@@ -163,6 +163,27 @@ def test_select_and_mask_a_token_shows_predictions(live, browser):
     assert severe_console_errors(browser) == []
 
 
+def test_hovering_a_word_shows_its_annotation(live, browser):
+    """The graph comes before spaCy's annotation; the hover label shows it once read."""
+    from selenium.webdriver import ActionChains
+
+    browser.get(live + "/?sentence=The+cat+slept.")
+    wait(browser).until(lambda d: "cat" in graph_labels(d))
+
+    def hover_shows_pos(d):
+        word = [
+            e for e in d.find_elements(By.CSS_SELECTOR, "#attn-graph .textpoint") if e.text == "cat"
+        ][0]
+        ActionChains(d).move_to_element(word).move_by_offset(1, 0).perform()
+        labels = " ".join(
+            e.text for e in d.find_elements(By.CSS_SELECTOR, "#attn-graph .hoverlayer .hovertext")
+        )
+        return "POS: NOUN" in labels
+
+    wait(browser).until(hover_shows_pos)
+    assert severe_console_errors(browser) == []
+
+
 def test_a_copied_url_restores_the_view(live, browser):
     url = (
         live

@@ -344,6 +344,8 @@ def _hover_text(view: services.AttentionView, i: int) -> str:
             lines.append(f"entity: {w['ent_type']} ({w['ent_iob']})")
     elif t.is_special:
         lines.append("special token")
+    elif not view.annotated:
+        lines.append("<i>reading the sentence with spaCy…</i>")
     if t.predictions:
         lines.append(
             f"<i>{view.prediction_label}</i>: "
@@ -364,10 +366,13 @@ def _thumb_head(event: dict | None, view: services.AttentionView) -> int | None:
     return figures.head_at(point["x"], point["y"], len(view.tokens), view.heads)
 
 
-def _view(state: ViewState) -> services.AttentionView:
-    """The cached model output for a state; a model nobody offered is refused like in the API."""
+def _view(state: ViewState, words: bool = True) -> services.AttentionView:
+    """The cached model output for a state; a model nobody offered is refused like in the API.
+
+    With `words=False` spaCy's annotations come only if they are ready already.
+    """
     model = services.check_model(state.model, _allowed_models(int(time.time() // 10)))
-    return services.attention_view(model, state.sentence, state.masks)
+    return services.attention_view(model, state.sentence, state.masks, words=words)
 
 
 @callback(
@@ -382,9 +387,13 @@ def render_graph(data, graph_hover, thumb_hover):
     if not state.sentence:
         return figures.empty_figure(), ""
     try:
-        view = _view(state)
+        # the graph comes first; spaCy reads the sentence meanwhile, and the next
+        # render (hovering a token re-renders) carries its annotations
+        view = _view(state, words=False)
     except services.UserError:
         return figures.empty_figure(), ""
+    if not view.annotated:
+        services.annotate_later(view.sentence)
     state = urlstate.clamp(state, view.layers, view.heads, len(view.tokens))
     heads = list(range(view.heads)) if state.heads is None else list(state.heads)
     note = (
@@ -443,7 +452,7 @@ def render_side(data):
             None,
         )
     try:
-        view = _view(state)
+        view = _view(state, words=state.token is not None)  # the token panel shows its word
     except services.UserError as err:
         return (
             *empty,
@@ -559,10 +568,10 @@ def toggle_heads(click, _all, _none, data):
     if not click or not state.sentence:
         return no_update
     try:
-        n_heads = _view(state).heads
+        n_heads = _view(state, words=False).heads
     except services.UserError:
         return no_update
-    head = _thumb_head(click, _view(state))
+    head = _thumb_head(click, _view(state, words=False))
     if head is None:
         return no_update
     current = set(range(n_heads)) if state.heads is None else set(state.heads)

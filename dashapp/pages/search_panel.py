@@ -132,7 +132,7 @@ def button_state(data):
     if not state.sentence or state.token is None:
         return True, "Search"
     try:
-        view = services.attention_view(state.model, state.sentence, state.masks)
+        view = services.attention_view(state.model, state.sentence, state.masks, words=False)
         label = figures.display_label(view.tokens[state.token].text)
     except (services.UserError, IndexError):
         return True, "Search"
