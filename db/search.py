@@ -20,6 +20,9 @@ from sqlalchemy.orm import Session
 from db import store
 from db.schema import Corpus, Label, Model, Sentence, VectorSpace
 
+# Candidates the index walk keeps (hnsw.ef_search, at least 2k): at 1M rows
+# 200 found 94% of the true 50 nearest, 400 found 97-98% in 4-9 ms.
+EF_SEARCH = 400
 # A filtered index walk gives up after visiting this many tuples (then the exact scan answers).
 MAX_SCAN_TUPLES = 200_000
 # Search filter -> the vector column holding its label code (migration 0003).
@@ -129,7 +132,7 @@ def nearest(
     rows: list = []
     use_index = space.indexed and not exact
     if use_index:
-        session.execute(text(f"SET LOCAL hnsw.ef_search = {max(2 * k, 200)}"))
+        session.execute(text(f"SET LOCAL hnsw.ef_search = {min(1000, max(2 * k, EF_SEARCH))}"))
         session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
         session.execute(text(f"SET LOCAL hnsw.max_scan_tuples = {MAX_SCAN_TUPLES}"))
         if filters.active:
@@ -167,7 +170,7 @@ class SentenceTokens:
 def sentences_with_tokens(
     session: Session, model_id: int, sentence_ids: Sequence[int]
 ) -> dict[int, SentenceTokens]:
-    """The sentences of the hits with each token and its word's annotation, in two queries."""
+    """The sentences of the hits with each token and its word's annotation, in three queries."""
     if not sentence_ids:
         return {}
     ids = sorted(set(sentence_ids))
@@ -178,38 +181,48 @@ def sentences_with_tokens(
         ),
         {"ids": ids},
     ).all()
-    rows = session.execute(
+    # tokens and words of each sentence are contiguous rows: two range scans per
+    # sentence, joined here, instead of index lookups per token and per head word
+    tokens = session.execute(
         text(
-            "SELECT t.sentence_id, t.position, t.text, t.is_special, t.start_char, t.end_char, w.text, w.lemma, "
-            "w.pos, w.tag, w.dep, w.ent_type, w.ent_iob, w.index, hw.text "
-            "FROM tokens t LEFT JOIN words w ON w.id = t.word_id "
-            "LEFT JOIN words hw ON hw.sentence_id = w.sentence_id AND hw.index = w.head_index "
-            "WHERE t.model_id = :m AND t.sentence_id = ANY(:ids) ORDER BY t.sentence_id, t.position"
+            "SELECT sentence_id, position, text, is_special, start_char, end_char, word_id "
+            "FROM tokens WHERE model_id = :m AND sentence_id = ANY(:ids) ORDER BY sentence_id, position"
         ),
         {"m": model_id, "ids": ids},
     ).all()
+    words = session.execute(
+        text(
+            "SELECT id, sentence_id, index, text, lemma, pos, tag, dep, ent_type, ent_iob, head_index "
+            "FROM words WHERE sentence_id = ANY(:ids)"
+        ),
+        {"ids": ids},
+    ).all()
+    by_id = {w[0]: w for w in words}
+    by_position = {(w[1], w[2]): w for w in words}
     out = {sid: SentenceTokens(sid, stext, source, []) for sid, stext, source in heads}
-    for r in rows:
+    for sentence_id, position, token_text, is_special, start, end, word_id in tokens:
         word = None
-        if r[6] is not None:
+        if word_id is not None:
+            w = by_id[word_id]
+            head = by_position.get((sentence_id, w[10]))
             word = {
-                "text": r[6],
-                "lemma": r[7],
-                "pos": r[8],
-                "tag": r[9],
-                "dep": r[10],
-                "ent_type": r[11],
-                "ent_iob": r[12],
-                "index": r[13],
-                "head": r[14],
+                "text": w[3],
+                "lemma": w[4],
+                "pos": w[5],
+                "tag": w[6],
+                "dep": w[7],
+                "ent_type": w[8],
+                "ent_iob": w[9],
+                "index": w[2],
+                "head": None if head is None else head[3],
             }
-        out[r[0]].tokens.append(
+        out[sentence_id].tokens.append(
             {
-                "position": r[1],
-                "text": r[2],
-                "is_special": r[3],
-                "start": r[4],
-                "end": r[5],
+                "position": position,
+                "text": token_text,
+                "is_special": is_special,
+                "start": start,
+                "end": end,
                 "word": word,
             }
         )

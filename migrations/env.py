@@ -13,7 +13,13 @@ def run_migrations_online() -> None:
     url = config.attributes.get("url") or database_url()
     engine = make_engine(url, pooled=False)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata)
+        # one transaction per migration: rows a migration rewrites are dead, not
+        # "recently dead", when the next one builds an index over them
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            transaction_per_migration=True,
+        )
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

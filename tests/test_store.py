@@ -19,7 +19,7 @@ def test_migrations_run_from_empty_to_head_and_back(pg_url):
     try:
         assert migrate.current(url) is None
         migrate.upgrade(url)
-        assert migrate.current(url) == migrate.head() == "0003"
+        assert migrate.current(url) == migrate.head() == "0004"
         assert {
             "models",
             "corpora",
@@ -89,6 +89,11 @@ def test_embedded_server_recovers_from_a_killed_owner(tmp_path_factory):
     assert proc.pid not in json.loads((home / "pgdata" / ".handle_pids.json").read_text())
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
+        # the first start restarted the server once so that shared_buffers applies
+        assert conn.execute(
+            "SELECT pg_size_bytes(current_setting('shared_buffers')) = pg_size_bytes(%s)",
+            (server.tuning()["shared_buffers"],),
+        ).fetchone() == (True,)
     assert server.stop(home)
 
 

@@ -8,7 +8,8 @@ row the walk reads nothing else. Codes (smallint) rather than text keep the row
 fixed-width, so ingestion still builds binary COPY rows in one numpy pass.
 
 Existing rows are filled in from tokens and words; HNSW indexes are dropped
-before that update (which rewrites every row) and built again after it.
+before that update (which rewrites every row) and built again by 0004, in a
+transaction of its own.
 
 Revision ID: 0003
 Revises: 0002
@@ -25,23 +26,10 @@ depends_on = None
 LABEL_COLUMNS = {"pos": "pos_id", "tag": "tag_id", "dep": "dep_id", "ent_type": "ent_id"}
 
 
-def _indexed_spaces() -> list[tuple[int, int]]:
-    """(space id, dim) of the spaces that have an HNSW index."""
-    return [
-        (int(space), int(dim))
-        for space, dim in op.get_bind().execute(
-            sa.text(
-                "SELECT sp.id, sp.dim FROM vector_spaces sp "
-                "WHERE to_regclass('vectors_s' || sp.id || '_hnsw') IS NOT NULL"
-            )
-        )
-    ]
-
-
 def upgrade() -> None:
-    indexed = _indexed_spaces()
-    for space, _ in indexed:  # dropped before the update below rewrites every row
-        op.execute(f"DROP INDEX vectors_s{space}_hnsw")
+    for (space,) in op.get_bind().execute(sa.text("SELECT id FROM vector_spaces")):
+        # dropped before the update below rewrites every row; 0004 builds them again
+        op.execute(f"DROP INDEX IF EXISTS vectors_s{int(space)}_hnsw")
     op.create_table(
         "labels",
         sa.Column("id", sa.SmallInteger(), sa.Identity(), nullable=False),
@@ -53,15 +41,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_labels")),
         sa.UniqueConstraint("kind", "value", name=op.f("uq_labels_kind_value")),
     )
+    types = {
+        "corpus_id": sa.Integer(),
+        "document_id": sa.BigInteger(),
+        "sentence_id": sa.BigInteger(),
+    }
     for column in ("corpus_id", "document_id", "sentence_id", "position", *LABEL_COLUMNS.values()):
-        kind = {
-            "corpus_id": sa.Integer(),
-            "document_id": sa.BigInteger(),
-            "sentence_id": sa.BigInteger(),
-        }
-        op.add_column(
-            "vectors", sa.Column(column, kind.get(column, sa.SmallInteger()), nullable=True)
-        )
+        op.add_column("vectors", sa.Column(column, types.get(column, sa.SmallInteger())))
     for kind in LABEL_COLUMNS:
         op.execute(
             f"INSERT INTO labels (kind, value) SELECT DISTINCT '{kind}', {kind} FROM words "
@@ -83,13 +69,6 @@ def upgrade() -> None:
         op.alter_column("vectors", column, nullable=False)
     # sentences are excluded from a search by their text (the query's own sentence)
     op.create_index("ix_sentences_text", "sentences", ["text"], postgresql_using="hash")
-    op.execute("SET maintenance_work_mem = '512MB'")
-    for space, dim in indexed:
-        op.execute(
-            f"CREATE INDEX vectors_s{space}_hnsw ON vectors_s{space} "
-            f"USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops) "
-            "WITH (m = 16, ef_construction = 64)"
-        )
 
 
 def downgrade() -> None:
