@@ -50,10 +50,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["EXBERT_MODEL"] = args.model
 
-    import json
-
     import torch
-    from plotly.utils import PlotlyJSONEncoder
+    from plotly.io.json import to_json_plotly
 
     from dashapp import figures, services
     from dashapp.app import create_app
@@ -81,7 +79,7 @@ def main() -> None:
                 view.attentions[0], heads, labels, [t.is_special for t in view.tokens], labels
             )
             thumbs = figures.head_thumbnails(view.attentions[0], heads)
-            json.dumps([fig, thumbs], cls=PlotlyJSONEncoder)  # as Dash sends them
+            to_json_plotly([fig, thumbs])  # as Dash serialises callback outputs
 
         return run
 
