@@ -9,7 +9,8 @@ fixed-width, so ingestion still builds binary COPY rows in one numpy pass.
 
 Existing rows are filled in from tokens and words; HNSW indexes are dropped
 before that update (which rewrites every row) and built again by 0004, in a
-transaction of its own.
+transaction of its own. The old row versions keep their space until
+`VACUUM FULL vectors` (which cannot run inside a migration).
 
 Revision ID: 0003
 Revises: 0002
