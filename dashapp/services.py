@@ -245,7 +245,8 @@ def clear_caches() -> None:
 
 
 def attention_json(view: AttentionView) -> dict:
-    """The JSON twin of the attention page (POST /api/attention)."""
+    """The JSON twin of the attention page (POST /api/attention); the attention
+    matrices stay a numpy array, which the app's JSON provider (orjson) writes."""
     return {
         "model": view.model,
         "kind": view.kind,
@@ -264,7 +265,7 @@ def attention_json(view: AttentionView) -> dict:
             }
             for t in view.tokens
         ],
-        "attentions": np.round(view.attentions.astype(np.float64), 5).tolist(),
+        "attentions": np.round(view.attentions.astype(np.float64), 5),  # numpy: orjson writes it
         "predictions": None
         if not view.has_predictions
         else [
