@@ -116,10 +116,19 @@ class _WordsCache:
 
     def __init__(self, size: int = 128):
         self.size, self.lock, self.items = size, threading.Lock(), OrderedDict()
+        self.reading: set[str] = set()  # texts a background thread is reading
 
     def ready(self, text: str) -> bool:
         with self.lock:
             return text in self.items
+
+    def claim(self, text: str) -> bool:
+        """True once for a text that is neither read nor being read: the caller reads it."""
+        with self.lock:
+            if text in self.items or text in self.reading:
+                return False
+            self.reading.add(text)
+            return True
 
     def get(self, text: str) -> list[Word]:
         with self.lock:
@@ -129,9 +138,12 @@ class _WordsCache:
         try:
             words = annotate(text)
         except AnnotationError as err:
+            with self.lock:
+                self.reading.discard(text)
             raise UserError(str(err)) from err
         with self.lock:
             self.items[text] = words
+            self.reading.discard(text)
             while len(self.items) > self.size:
                 self.items.popitem(last=False)
         return words
@@ -139,6 +151,7 @@ class _WordsCache:
     def clear(self) -> None:
         with self.lock:
             self.items.clear()
+            self.reading.clear()
 
 
 _words = _WordsCache()
@@ -165,7 +178,7 @@ def annotate_later(sentence: str) -> None:
     The page draws the graph first: spaCy costs about as much as the model's
     forward pass, and a person looks at the lines before hovering a word.
     """
-    if not _words.ready(_cut(sentence)):
+    if _words.claim(_cut(sentence)):  # one thread per sentence, however often the page renders
         threading.Thread(target=_quietly_annotate, args=(_cut(sentence),), daemon=True).start()
 
 

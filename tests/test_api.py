@@ -96,3 +96,8 @@ def test_the_page_draws_before_spacy_reads_the_sentence(app_env):
     assert later.attentions is first.attentions  # the model ran once
     mailman = [t.word for t in later.tokens if t.word and t.word["text"] == "mailman"]
     assert mailman and mailman[0]["pos"] == "NOUN"
+    # renders in a row start one background reading, not one each
+    other = "A second sentence nobody has read."
+    assert services._words.claim(other) and not services._words.claim(other)
+    services._words.get(other)
+    assert not services._words.claim(other)
