@@ -85,7 +85,7 @@ def main() -> None:
 
     def spacy(n, offset):
         def run(i):
-            services.analysis(args.model, sentence(n, i + offset))  # the model run is cached
+            services.attention_view(args.model, sentence(n, i + offset))  # model run cached
 
         return run
 

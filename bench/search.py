@@ -5,10 +5,11 @@
 Latency is `POST /api/search` through the app's server (k=50, with summaries,
 a new query sentence each run), p50/p95 over the runs, for exact and HNSW,
 unfiltered and with a POS filter. Recall@50 of HNSW against the exact scan is
-measured on the same queries. Synthetic corpora hold clustered random unit
-vectors in one layer of all-MiniLM-L6-v2's hidden space (so the real model
-makes the query vectors), with spaCy-like POS labels and attention rows; they
-are written with COPY into a fresh database.
+measured on the same queries. Synthetic corpora copy real vectors of the demo
+corpus (layer 0 of all-MiniLM-L6-v2's hidden space) with a little noise, or hold
+clustered random vectors without --demo-home, with spaCy-like POS labels and
+attention rows; they are written with COPY into fresh databases on a fresh
+embedded server (or EXBERT_DATABASE_URL's).
 """
 
 from __future__ import annotations
@@ -251,6 +252,10 @@ def main() -> None:
     load_model(MODEL)
     print("| corpus | search | p50 ms | p95 ms | recall@50 | rows | answered by |")
     print("|---|---|---|---|---|---|---|")
+    # read before `measure` points EXBERT_DATABASE_URL at the corpus it measures
+    base = os.environ.get("EXBERT_DATABASE_URL") or server.start(
+        Path(tempfile.mkdtemp(prefix="exbert-bench-"))
+    )
     base_vectors = None
     if args.demo_home:
         url = server.start(Path(args.demo_home))
@@ -258,9 +263,6 @@ def main() -> None:
         index_layer0(url)  # the demo corpus is below the HNSW threshold; index the searched layer
         if not args.skip_demo_measure:
             measure(url, "wiki", args.runs, "demo (wiki, MiniLM)")
-    base = os.environ.get("EXBERT_DATABASE_URL") or server.start(
-        Path(tempfile.mkdtemp(prefix="exbert-bench-"))
-    )
     for n in args.synthetic:
         url = migrate.fresh_database(base, f"exbert_bench_synth_{n}")
         build_synthetic(url, n, base_vectors)

@@ -10,7 +10,6 @@ matches' annotations and the tokens they attend to most.
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import math
 import time
@@ -131,27 +130,15 @@ def parse_request(data: dict, allowed_models: Sequence[str]) -> SearchRequest:
     )
 
 
-@functools.lru_cache(maxsize=1)
-def _labels_cached(_bucket: int, factory: sessionmaker[Session]) -> dict[str, set[str]]:
+def known_labels(factory: sessionmaker[Session]) -> dict[str, set[str]]:
+    """The store's annotation labels (the small `labels` table: a read costs about a millisecond)."""
     with factory.begin() as s:
         return store_search.known_labels(s)
 
 
-def known_labels(factory: sessionmaker[Session]) -> dict[str, set[str]]:
-    """The store's annotation labels, re-read at most once a minute."""
-    return _labels_cached(int(time.time() // 60), factory)
-
-
-def _unknown(known: dict[str, set[str]], filters: dict) -> list[tuple[str, str]]:
-    return [(key, v) for key, values in filters.items() for v in values if v not in known[key]]
-
-
 def _check_labels(factory: sessionmaker[Session], filters: dict) -> None:
     known = known_labels(factory)
-    if _unknown(known, filters):  # maybe new since the cached read: look again before refusing
-        with factory.begin() as s:
-            known = store_search.known_labels(s)
-    unknown = _unknown(known, filters)
+    unknown = [(key, v) for key, values in filters.items() for v in values if v not in known[key]]
     if not unknown:
         return
     key, value = unknown[0]

@@ -167,11 +167,6 @@ def model_run(model: str, sentence: str, masks: Sequence[int] = ()) -> Analysis:
         return _model_run(model, _cut(sentence), tuple(sorted(set(masks))))
 
 
-def analysis(model: str, sentence: str, masks: Sequence[int] = ()) -> tuple[Analysis, list[Word]]:
-    """The model's analysis and spaCy's words of one input, each computed once."""
-    return model_run(model, sentence, masks), _words.get(_cut(sentence))
-
-
 def annotate_later(sentence: str) -> None:
     """Read the sentence with spaCy in the background, so the next render shows annotations.
 

@@ -266,38 +266,31 @@ class TokenColumns:
     codes: np.ndarray  # int16 [n, 4]: pos, tag, dep, ent_type label codes; -1 without a word
 
     @functools.cached_property
-    def parts(self) -> list[tuple[np.ndarray, list, list]]:
-        """(rows, fields but the space and vector, label fields) for tokens with a word and
-        for those without (their labels are NULL): the same for every space."""
-        out = []
+    def parts(self) -> list[tuple[np.ndarray, list]]:
+        """(rows, the fields after the vector) of the tokens with a word and of those
+        without one (their labels NULL): the same for every space."""
         has_word = self.codes[:, 0] >= 0
-        for rows in (np.flatnonzero(has_word), np.flatnonzero(~has_word)):
-            if not len(rows):
-                continue
-            fields = [
-                (">i8", self.token_id[rows]),
-                (">i4", self.corpus_id),
-                (">i8", self.document_id),
-                (">i8", self.sentence_id[rows]),
-                (">i2", self.position[rows]),
-            ]
-            codes = self.codes[rows]
-            word = bool(has_word[rows[0]])
-            out.append((rows, fields, [(">i2", codes[:, j] if word else None) for j in range(4)]))
+        out = []
+        for rows, word in ((np.flatnonzero(has_word), True), (np.flatnonzero(~has_word), False)):
+            if len(rows):
+                labels = [(">i2", self.codes[rows, j] if word else None) for j in range(4)]
+                fields = [
+                    (">i4", self.corpus_id),
+                    (">i8", self.document_id),
+                    (">i8", self.sentence_id[rows]),
+                    (">i2", self.position[rows]),
+                ]
+                out.append((rows, fields + labels))
         return out
 
 
 def vector_copy_rows(space_id: int, tokens: TokenColumns, matrix: np.ndarray) -> bytes:
     """Binary COPY rows (VECTOR_COLUMNS) of one space's vectors, `matrix[i]` for token i."""
     out = []
-    for rows, fields, labels in tokens.parts:
+    for rows, after in tokens.parts:
         vectors = halfvec_binary(matrix[rows])
-        out.append(
-            binary_copy_rows(
-                len(vectors),
-                [(">i4", space_id), *fields[:1], (vectors.dtype, vectors), *fields[1:], *labels],
-            )
-        )
+        fields = [(">i4", space_id), (">i8", tokens.token_id[rows]), (vectors.dtype, vectors)]
+        out.append(binary_copy_rows(len(rows), fields + after))
     return b"".join(out)
 
 

@@ -238,8 +238,10 @@ def test_search_from_the_page(search_env, browser):
         assert "Search 'cat'" in button.text
         button.click()
         wait(browser).until(lambda d: "matches in" in d.find_element(By.ID, "search-message").text)
-        results = browser.find_elements(By.CSS_SELECTOR, "#search-list .search-result")
-        assert len(results) == 50
+        # the list renders after the message at times: wait for it rather than race it
+        wait(browser).until(
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, "#search-list .search-result")) == 50
+        )
         assert len(browser.find_elements(By.CSS_SELECTOR, "#search-summary .js-plotly-plot")) == 7
         # a POS filter: every match is then a noun
         browser.find_element(By.CSS_SELECTOR, "#search-pos").click()

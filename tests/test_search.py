@@ -71,7 +71,7 @@ def token_ids(corpus, result):
 def test_exact_search_equals_brute_force(env):
     result = run(env, k=20, exact=True)
     assert result.exact and len(result.results) == 20
-    analysis, _ = services.analysis(env["model"], SENTENCE)
+    analysis = services.model_run(env["model"], SENTENCE)
     query = unit(analysis.hidden_states[2][2])
     ids, matrix, _ = stored_space(env, 1, "hidden")
     cos = (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)) @ query
@@ -99,7 +99,7 @@ def test_context_search_with_one_head_ranks_by_that_heads_cosine(env):
     head = 3
     result = run(env, k=15, by="context", heads=[head], exact=True)
     runner = load_model(env["model"])
-    analysis, _ = services.analysis(env["model"], SENTENCE)
+    analysis = services.model_run(env["model"], SENTENCE)
     dh = runner.hidden_size // runner.heads
     q = analysis.contexts[1][2][head * dh : (head + 1) * dh]
     ids, matrix, _ = stored_space(env, 1, "context")

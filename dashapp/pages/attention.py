@@ -568,12 +568,13 @@ def toggle_heads(click, _all, _none, data):
     if not click or not state.sentence:
         return no_update
     try:
-        n_heads = _view(state, words=False).heads
+        view = _view(state, words=False)
     except services.UserError:
         return no_update
-    head = _thumb_head(click, _view(state, words=False))
+    head = _thumb_head(click, view)
     if head is None:
         return no_update
+    n_heads = view.heads
     current = set(range(n_heads)) if state.heads is None else set(state.heads)
     current ^= {head}
     return None if len(current) == n_heads else sorted(current)
