@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -45,6 +43,35 @@ def floor(docs, runner, nlp, batch: int) -> tuple[float, int, int]:
     return time.perf_counter() - start, sentences, tokens
 
 
+def measure(base: str, docs, runner, nlp, args) -> tuple:
+    """Floor and ingestion alternately, each ingestion into a fresh database:
+    (floor seconds, ingestion seconds, last summary, bytes stored, sentences, tokens)."""
+    import psycopg
+
+    from db import migrate
+    from db.engine import sessions
+    from ingest.pipeline import Ingestor
+
+    floors, runs = [], []
+    for i in range(args.repeat):
+        f_secs, f_sent, f_tok = floor(docs, runner, nlp, args.batch)
+        url = migrate.fresh_database(base, f"exbert_bench_{os.getpid()}_{i}")
+        ingestor = Ingestor(sessions(url), runner, "bench", batch_sentences=args.batch, nlp=nlp)
+        summary = ingestor.run(docs)
+        floors.append(f_secs)
+        runs.append(summary.seconds)
+        print(f"  run {i + 1}: floor {f_secs:.1f} s, ingest {summary.seconds:.1f} s", flush=True)
+    with psycopg.connect(url) as conn:
+        stored = conn.execute(
+            "SELECT (SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits "
+            "        WHERE inhparent = 'vectors'::regclass), "
+            "       pg_total_relation_size('attentions'), "
+            "       pg_total_relation_size('tokens') + pg_total_relation_size('words') "
+            "       + pg_total_relation_size('sentences') + pg_total_relation_size('documents')"
+        ).fetchone()
+    return floors, runs, summary, stored, f_sent, f_tok
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -61,13 +88,9 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    import psycopg
-
-    from db import migrate, server
-    from db.engine import sessions
+    from bench.scratch import scratch_server
     from exbert.annotate import load_spacy
     from exbert.model import load_model
-    from ingest.pipeline import Ingestor
     from ingest.readers import read_wiki_sample
 
     runner, nlp = load_model(args.model), load_spacy()
@@ -80,27 +103,9 @@ def main() -> None:
             break
     runner.analyze_batch(["warm up"])
 
-    base = os.environ.get("EXBERT_DATABASE_URL") or server.start(
-        Path(tempfile.mkdtemp(prefix="exbert-bench-"))
-    )
-    floors, runs = [], []
-    for i in range(args.repeat):
-        f_secs, f_sent, f_tok = floor(docs, runner, nlp, args.batch)
-        url = migrate.fresh_database(base, f"exbert_bench_{os.getpid()}_{i}")
-        ingestor = Ingestor(sessions(url), runner, "bench", batch_sentences=args.batch, nlp=nlp)
-        summary = ingestor.run(docs)
-        floors.append(f_secs)
-        runs.append(summary.seconds)
-        print(f"  run {i + 1}: floor {f_secs:.1f} s, ingest {summary.seconds:.1f} s", flush=True)
+    with scratch_server() as base:
+        floors, runs, summary, stored, f_sent, f_tok = measure(base, docs, runner, nlp, args)
     f_secs, s = statistics.median(floors), statistics.median(runs)
-    with psycopg.connect(url) as conn:
-        stored = conn.execute(
-            "SELECT (SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits "
-            "        WHERE inhparent = 'vectors'::regclass), "
-            "       pg_total_relation_size('attentions'), "
-            "       pg_total_relation_size('tokens') + pg_total_relation_size('words') "
-            "       + pg_total_relation_size('sentences') + pg_total_relation_size('documents')"
-        ).fetchone()
     tokens = summary.tokens
     print(
         f"model {args.model}, {len(docs)} documents, {summary.sentences} sentences, {tokens} tokens, batch {args.batch}"

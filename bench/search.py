@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -131,7 +131,9 @@ def build_synthetic(url: str, n_tokens: int, base: np.ndarray | None, seed: int 
                 s, {p for _, _, words in sents for p in store.word_label_pairs(words)}
             )
             word_codes = [store.word_code_rows(words, codes) for _, _, words in sents]
-            store.write_model_rows(s, model, corpus, doc, sentence_ids, word_ids, word_codes, rows)
+            store.write_model_rows(
+                s, model, corpus, [doc] * len(sents), sentence_ids, word_ids, word_codes, rows
+            )
         print(
             f"  synthetic: {min(n_sent, d0 + per_doc) * (SENTENCE_TOKENS + 2)} vectors "
             f"({time.perf_counter() - start:.0f} s)",
@@ -246,33 +248,33 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    from bench.scratch import scratch_server
     from db import migrate, server
     from exbert.model import load_model
 
     load_model(MODEL)
     print("| corpus | search | p50 ms | p95 ms | recall@50 | rows | answered by |")
     print("|---|---|---|---|---|---|---|")
-    # read before `measure` points EXBERT_DATABASE_URL at the corpus it measures
-    base = os.environ.get("EXBERT_DATABASE_URL") or server.start(
-        Path(tempfile.mkdtemp(prefix="exbert-bench-"))
-    )
-    base_vectors = None
-    if args.demo_home:
-        url = server.start(Path(args.demo_home))
-        base_vectors = real_vectors(url)
-        index_layer0(url)  # the demo corpus is below the HNSW threshold; index the searched layer
-        if not args.skip_demo_measure:
-            measure(url, "wiki", args.runs, "demo (wiki, MiniLM)")
-    for n in args.synthetic:
-        url = migrate.fresh_database(base, f"exbert_bench_synth_{n}")
-        build_synthetic(url, n, base_vectors)
-        start = time.perf_counter()
-        index_layer0(url)
-        print(
-            f"  HNSW index over {n} vectors built in {time.perf_counter() - start:.0f} s",
-            flush=True,
-        )
-        measure(url, "synthetic", args.runs, f"synthetic {n // 1000}k")
+    with ExitStack() as stack:
+        # entered before `measure` points EXBERT_DATABASE_URL at the corpus it measures
+        base = stack.enter_context(scratch_server()) if args.synthetic else ""
+        base_vectors = None
+        if args.demo_home:
+            url = server.start(Path(args.demo_home))
+            base_vectors = real_vectors(url)
+            index_layer0(url)  # below the HNSW threshold; index the searched layer
+            if not args.skip_demo_measure:
+                measure(url, "wiki", args.runs, "demo (wiki, MiniLM)")
+        for n in args.synthetic:
+            url = migrate.fresh_database(base, f"exbert_bench_synth_{n}")
+            build_synthetic(url, n, base_vectors)
+            start = time.perf_counter()
+            index_layer0(url)
+            print(
+                f"  HNSW index over {n} vectors built in {time.perf_counter() - start:.0f} s",
+                flush=True,
+            )
+            measure(url, "synthetic", args.runs, f"synthetic {n // 1000}k")
 
 
 if __name__ == "__main__":

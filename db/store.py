@@ -57,13 +57,16 @@ def _driver(session: Session):
 
 
 def _next_ids(session: Session, table: str, n: int) -> list[int]:
+    """`n` ids from the table's sequence, as one array (one row, not `n` to fetch)."""
     if n == 0:
         return []
-    rows = session.execute(
-        text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+    return session.scalar(
+        text(
+            "SELECT array(SELECT nextval(pg_get_serial_sequence(:t, 'id')) "
+            "FROM generate_series(1, :n))"
+        ),
         {"t": table, "n": n},
     )
-    return [r[0] for r in rows]
 
 
 def ensure_model(
@@ -155,12 +158,36 @@ def fast_commit(session: Session) -> None:
     session.execute(text("SET LOCAL synchronous_commit = off"))
 
 
-def lock_document(session: Session, corpus_id: int, content_hash: str) -> None:
-    """Serialise writers of the same document until the transaction ends."""
+def lock_documents(session: Session, corpus_id: int, keys: Iterable[str]) -> None:
+    """Serialise writers of the same documents until the transaction ends; taken in
+    sorted order, so two writers of overlapping groups cannot deadlock."""
     session.execute(
-        text("SELECT pg_advisory_xact_lock(:k1, hashtext(:h))"),
-        {"k1": int(corpus_id), "h": content_hash},
+        text("SELECT pg_advisory_xact_lock(:k1, hashtext(k)) FROM unnest(CAST(:keys AS text[])) k"),
+        {"k1": int(corpus_id), "keys": sorted(set(keys))},
     )
+
+
+def lock_document(session: Session, corpus_id: int, key: str) -> None:
+    lock_documents(session, corpus_id, [key])
+
+
+def stored_hashes(session: Session, corpus_id: int, content_hashes: Sequence[str]) -> set[str]:
+    """Which of these contents the corpus holds already."""
+    return set(
+        session.scalars(
+            select(Document.content_hash).where(
+                Document.corpus_id == corpus_id, Document.content_hash.in_(content_hashes)
+            )
+        )
+    )
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    source: str
+    content_hash: str
+    meta: dict
+    sentences: Sequence[tuple[str, int, Sequence[WordRow]]]  # (text, start_char, words)
 
 
 def write_document(
@@ -172,25 +199,46 @@ def write_document(
     sentences: Sequence[tuple[str, int, Sequence[WordRow]]],
 ) -> tuple[int, list[int], list[list[int]]]:
     """Insert a document, its sentences and words: (document id, sentence ids, word ids per sentence)."""
-    doc = Document(corpus_id=corpus_id, source=source, content_hash=content_hash, meta=meta)
-    session.add(doc)
+    return write_documents(
+        session, corpus_id, [NewDocument(source, content_hash, meta, sentences)]
+    )[0]
+
+
+def write_documents(
+    session: Session, corpus_id: int, documents: Sequence[NewDocument]
+) -> list[tuple[int, list[int], list[list[int]]]]:
+    """Insert documents with their sentences and words, one statement per table:
+    for each document (its id, sentence ids, word ids per sentence)."""
+    docs = [
+        Document(corpus_id=corpus_id, source=d.source, content_hash=d.content_hash, meta=d.meta)
+        for d in documents
+    ]
+    session.add_all(docs)
     session.flush()
+    sentences = [
+        (doc.id, i, x)
+        for doc, d in zip(docs, documents, strict=True)
+        for i, x in enumerate(d.sentences)
+    ]
     sentence_ids = _next_ids(session, "sentences", len(sentences))
-    word_ids = [_next_ids(session, "words", len(words)) for _, _, words in sentences]
+    all_word_ids = iter(_next_ids(session, "words", sum(len(x[2]) for _, _, x in sentences)))
+    word_ids = [[next(all_word_ids) for _ in x[2]] for _, _, x in sentences]
     conn = _driver(session)
     with conn.cursor() as cur:
         with cur.copy(
             "COPY sentences (id, document_id, index, text, start_char) FROM STDIN"
         ) as copy:
-            for i, (sid, (sent_text, start, _)) in enumerate(
-                zip(sentence_ids, sentences, strict=True)
+            for sid, (doc_id, i, (sent_text, start, _)) in zip(
+                sentence_ids, sentences, strict=True
             ):
-                copy.write_row((sid, doc.id, i, sent_text, start))
+                copy.write_row((sid, doc_id, i, sent_text, start))
         with cur.copy(
             "COPY words (id, sentence_id, index, text, lemma, pos, tag, dep, head_index, ent_type, ent_iob, "
             "is_stop, start_char, end_char) FROM STDIN"
         ) as copy:
-            for sid, ids, (_, _, words) in zip(sentence_ids, word_ids, sentences, strict=True):
+            for sid, ids, (_, _, (_, _, words)) in zip(
+                sentence_ids, word_ids, sentences, strict=True
+            ):
                 for wid, w in zip(ids, words, strict=True):
                     copy.write_row(
                         (
@@ -210,7 +258,12 @@ def write_document(
                             w.end_char,
                         )
                     )
-    return doc.id, sentence_ids, word_ids
+    out, at = [], 0
+    for doc, d in zip(docs, documents, strict=True):
+        n = len(d.sentences)
+        out.append((doc.id, sentence_ids[at : at + n], word_ids[at : at + n]))
+        at += n
+    return out
 
 
 # PostgreSQL's binary COPY format: signature, flags, header extension; -1 ends it.
@@ -256,10 +309,10 @@ VECTOR_COLUMNS = (
 
 @dataclass
 class TokenColumns:
-    """A document's tokens as the columns every vector row repeats (see schema.Vector)."""
+    """Documents' tokens as the columns every vector row repeats (see schema.Vector)."""
 
     corpus_id: int
-    document_id: int
+    document_id: np.ndarray  # int64
     token_id: np.ndarray  # int64
     sentence_id: np.ndarray  # int64
     position: np.ndarray  # int16
@@ -276,7 +329,7 @@ class TokenColumns:
                 labels = [(">i2", self.codes[rows, j] if word else None) for j in range(4)]
                 fields = [
                     (">i4", self.corpus_id),
-                    (">i8", self.document_id),
+                    (">i8", self.document_id[rows]),
                     (">i8", self.sentence_id[rows]),
                     (">i2", self.position[rows]),
                 ]
@@ -311,7 +364,7 @@ class SentenceModelRows:
     """One sentence as one model sees it, ready to store."""
 
     tokens: Sequence[TokenRow]
-    vectors: dict[int, np.ndarray]  # space_id -> [T, dim], already normalised
+    vectors: dict[int, np.ndarray]  # space_id -> [T, dim], normalised; float16 writes fastest
     attentions: np.ndarray | None  # [layers, heads, T, T]
 
 
@@ -319,17 +372,18 @@ def write_model_rows(
     session: Session,
     model_id: int,
     corpus_id: int,
-    document_id: int,
+    document_ids: Sequence[int],
     sentence_ids: Sequence[int],
     word_ids: Sequence[Sequence[int]],
     word_codes: Sequence[np.ndarray],
     rows: Sequence[SentenceModelRows],
 ) -> int:
-    """Insert one document's tokens, vectors and attention for a model; mark it done.
+    """Insert whole documents' tokens, vectors and attention for a model, each table
+    in one COPY; mark the documents done.
 
-    `rows[i]` belongs to `sentence_ids[i]`, whose words have `word_ids[i]` and
-    label codes `word_codes[i]` ([words, 4], from `label_codes`).
-    Returns the number of tokens written.
+    `rows[i]` belongs to sentence `sentence_ids[i]` of document `document_ids[i]`,
+    whose words have `word_ids[i]` and label codes `word_codes[i]` ([words, 4],
+    from `label_codes`). Returns the number of tokens written.
     """
     n_tokens = sum(len(r.tokens) for r in rows)
     token_ids = iter(_next_ids(session, "tokens", n_tokens))
@@ -363,7 +417,7 @@ def write_model_rows(
         with cur.copy(f"COPY vectors ({VECTOR_COLUMNS}) FROM STDIN WITH (FORMAT BINARY)") as copy:
             copy.write(COPY_HEADER)
             columns = _token_columns(
-                corpus_id, document_id, sentence_ids, per_sentence, word_codes, rows
+                corpus_id, document_ids, sentence_ids, per_sentence, word_codes, rows
             )
             for space_id in rows[0].vectors if rows else ():
                 matrix = np.concatenate([r.vectors[space_id] for r in rows])
@@ -388,20 +442,22 @@ def write_model_rows(
                             quantize_attention(r.attentions[layer]),
                         )
                     )
-    session.add(DocumentModel(document_id=document_id, model_id=model_id))
+    session.add_all(
+        DocumentModel(document_id=d, model_id=model_id) for d in dict.fromkeys(document_ids)
+    )
     session.flush()
     return n_tokens
 
 
 def _token_columns(
     corpus_id: int,
-    document_id: int,
+    document_ids: Sequence[int],
     sentence_ids: Sequence[int],
     token_ids: Sequence[Sequence[int]],
     word_codes: Sequence[np.ndarray],
     rows: Sequence[SentenceModelRows],
 ) -> TokenColumns:
-    """A whole document's tokens as columns: one COPY block per space, not per sentence."""
+    """Whole documents' tokens as columns: one COPY block per space, not per sentence."""
     codes = []
     for r, sentence_codes in zip(rows, word_codes, strict=True):
         linked = np.array(
@@ -410,13 +466,12 @@ def _token_columns(
         token_codes = np.full((len(linked), len(LABEL_KINDS)), -1, dtype=np.int16)
         token_codes[linked >= 0] = np.asarray(sentence_codes, dtype=np.int16)[linked[linked >= 0]]
         codes.append(token_codes)
+    per_sentence = [len(r.tokens) for r in rows]
     return TokenColumns(
         corpus_id=corpus_id,
-        document_id=document_id,
+        document_id=np.repeat(np.asarray(document_ids, dtype=np.int64), per_sentence),
         token_id=np.concatenate([np.asarray(ids, dtype=np.int64) for ids in token_ids]),
-        sentence_id=np.repeat(
-            np.asarray(sentence_ids, dtype=np.int64), [len(r.tokens) for r in rows]
-        ),
+        sentence_id=np.repeat(np.asarray(sentence_ids, dtype=np.int64), per_sentence),
         position=np.array([t.position for r in rows for t in r.tokens], dtype=np.int16),
         codes=np.concatenate(codes),
     )

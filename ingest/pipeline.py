@@ -1,7 +1,7 @@
 """Ingestion: documents -> sentences -> spaCy -> model -> store.
 
-Each document is written in one transaction (so a killed run leaves no
-partial document) and identified by its content hash (so the same content
+Each document is written within one transaction, with the others of its group
+(so a killed run leaves no partial document), and identified by its content hash (so the same content
 twice is a no-op and a rerun completes what a killed run began). A document
 already stored for another model is re-read from the store rather than
 re-annotated.
@@ -21,12 +21,15 @@ from db import store
 from db.store import SentenceModelRows, TokenRow, WordRow
 from exbert.annotate import Sentence, Word, align, load_spacy, split_sentences
 from exbert.model import ModelRunner
-from exbert.vectors import unit, unit_heads
+from exbert.vectors import half, unit, unit_heads
 from ingest.readers import RawDocument, ReadError
 
 # Sentences longer than this are not stored: nobody reads them as one
 # sentence, and a 1 MB line would otherwise become one giant "sentence".
 MAX_SENTENCE_CHARS = 2_000
+# Model rows of at most this many sentences wait for the writer (~20 kB a token
+# with MiniLM's 6 layers): bounds memory when documents are big.
+HOLD_SENTENCES = 1_000
 # spaCy refuses texts over nlp.max_length (1M characters); longer documents
 # are annotated in pieces cut at line breaks or spaces.
 MAX_CHUNK_CHARS = 100_000
@@ -181,12 +184,12 @@ class Ingestor:
                     TokenRow(p, t.text, link, t.is_special, t.start, t.end)
                     for p, (t, link) in enumerate(zip(a.tokens, links, strict=True))
                 ]
+                hidden = half(unit(a.hidden_states[1:]))  # [layer, token, dim]
+                contexts = half(unit_heads(a.contexts, self.runner.heads))
                 vectors = {}
                 for layer in self.layers:
-                    vectors[self.spaces[(layer, "hidden")]] = unit(a.hidden_states[layer + 1])
-                    vectors[self.spaces[(layer, "context")]] = unit_heads(
-                        a.contexts[layer], self.runner.heads
-                    )
+                    vectors[self.spaces[(layer, "hidden")]] = hidden[layer]
+                    vectors[self.spaces[(layer, "context")]] = contexts[layer]
                 rows[i] = SentenceModelRows(tokens, vectors, a.attentions)
         return rows
 
@@ -198,23 +201,59 @@ class Ingestor:
                 self.codes = store.label_codes(s, needed)
         return [store.word_code_rows(words, self.codes) for words in sentences]
 
-    def _write_new(
-        self, doc: RawDocument, sentences: list[Sentence], rows: list[SentenceModelRows]
-    ) -> int:
-        """Write a new document with this model's rows in one transaction; tokens written."""
-        sentence_data = [(x.text, x.start, [_word_row(w) for w in x.words]) for x in sentences]
-        codes = self._codes([words for _, _, words in sentence_data])
+    def _write_new(self, items: Sequence[tuple[RawDocument, list[Sentence], list]]) -> list[int]:
+        """Write new documents (document, sentences, model rows) with this model's rows
+        in one transaction: tokens written per document, 0 for one already stored
+        (by another process meanwhile, or earlier in `items`)."""
+        data = [
+            [(x.text, x.start, [_word_row(w) for w in x.words]) for x in kept]
+            for _, kept, _ in items
+        ]
+        codes = self._codes([words for sentences in data for _, _, words in sentences])
+        first = [0]  # where each document's sentences start in `codes`
+        for sentences in data:
+            first.append(first[-1] + len(sentences))
         with self.sessions.begin() as s:
             store.fast_commit(s)
-            store.lock_document(s, self.corpus_id, doc.content_hash)
-            if store.find_document(s, self.corpus_id, doc.content_hash) is not None:
-                return 0  # another process stored it meanwhile
-            doc_id, sentence_ids, word_ids = store.write_document(
-                s, self.corpus_id, doc.source, doc.content_hash, doc.meta, sentence_data
+            hashes = [doc.content_hash for doc, _, _ in items]
+            store.lock_documents(s, self.corpus_id, hashes)
+            taken = store.stored_hashes(s, self.corpus_id, hashes)
+            todo = []
+            for i, content_hash in enumerate(hashes):
+                if content_hash not in taken:
+                    taken.add(content_hash)
+                    todo.append(i)
+            if not todo:
+                return [0] * len(items)
+            written = store.write_documents(
+                s,
+                self.corpus_id,
+                [
+                    store.NewDocument(items[i][0].source, hashes[i], items[i][0].meta, data[i])
+                    for i in todo
+                ],
             )
-            return store.write_model_rows(
-                s, self.model_id, self.corpus_id, doc_id, sentence_ids, word_ids, codes, rows
+            doc_ids, sentence_ids, word_ids, rows, word_codes = [], [], [], [], []
+            for i, (doc_id, sids, wids) in zip(todo, written, strict=True):
+                doc_ids += [doc_id] * len(sids)
+                sentence_ids += sids
+                word_ids += wids
+                rows += items[i][2]
+                word_codes += codes[first[i] : first[i + 1]]
+            store.write_model_rows(
+                s,
+                self.model_id,
+                self.corpus_id,
+                doc_ids,
+                sentence_ids,
+                word_ids,
+                word_codes,
+                rows,
             )
+        tokens = [0] * len(items)
+        for i in todo:
+            tokens[i] = sum(len(r.tokens) for r in items[i][2])
+        return tokens
 
     def _store_for_model(self, doc_id: int) -> tuple[int, int]:
         """Add this model to a document that is stored already: (sentences, tokens)."""
@@ -233,7 +272,14 @@ class Ingestor:
             sentence_ids = [sid for sid, _, _ in stored]
             word_ids = [[wid for wid, _ in words] for _, _, words in stored]
             tokens = store.write_model_rows(
-                s, self.model_id, self.corpus_id, doc_id, sentence_ids, word_ids, codes, rows
+                s,
+                self.model_id,
+                self.corpus_id,
+                [doc_id] * len(stored),
+                sentence_ids,
+                word_ids,
+                codes,
+                rows,
             )
             return len(stored), tokens
 
@@ -246,23 +292,39 @@ class Ingestor:
     ) -> IngestSummary:
         """Ingest everything, or until `limit_sentences` sentences are in the corpus for this model.
 
-        A writer thread stores one document while spaCy and the model work on
-        the next; at most two documents wait to be written.
+        Documents go in groups, and each group is written in one transaction
+        (fewer statements; every document is still wholly there or absent).
+        A writer thread stores one group while spaCy
+        reads the next (spaCy uses one core, the writer and the server the
+        other); the model then runs alone, since sharing both cores with the
+        writes slowed its forward pass by twice what they took
+        (docs/benchmarks.md). At most HOLD_SENTENCES sentences' rows wait to be
+        written, so big documents are handed over as they are ready.
         """
         summary = IngestSummary()
         started = time.perf_counter()
         seen = 0  # sentences of this corpus stored for this model, for --limit
-        pending: deque[tuple[int, Future]] = deque()
+        # writes handed over: (sentences of each document, future of tokens of each)
+        pending: deque[tuple[list[int], Future]] = deque()
 
         def collect() -> None:
             n_sentences, future = pending.popleft()
-            tokens = future.result()
-            if tokens:
-                summary.documents_added += 1
-                summary.sentences += n_sentences
-                summary.tokens += tokens
-            else:
-                summary.documents_skipped += 1  # another process stored it meanwhile
+            for n, tokens in zip(n_sentences, future.result(), strict=True):
+                if tokens:
+                    summary.documents_added += 1
+                    summary.sentences += n
+                    summary.tokens += tokens
+                else:
+                    summary.documents_skipped += 1  # stored meanwhile, or a repeat
+
+        ready: list[tuple[RawDocument, list[Sentence], list[SentenceModelRows]]] = []
+
+        def hand_over(writer: ThreadPoolExecutor) -> None:
+            """The ready documents to the writer, to be stored in one transaction."""
+            if ready:
+                n_sentences = [len(kept) for _, kept, _ in ready]
+                pending.append((n_sentences, writer.submit(self._write_new, list(ready))))
+                ready.clear()
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="exbert-writer") as writer:
             for batch in _groups(documents, group):
@@ -283,8 +345,10 @@ class Ingestor:
                         seen += n
                     else:
                         fresh.append(item)
-                texts = [d.text for d in fresh]
-                for doc, sentences in zip(fresh, annotate_documents(texts, self.nlp), strict=True):
+                annotated = annotate_documents([d.text for d in fresh], self.nlp)
+                while pending:
+                    collect()
+                for doc, sentences in zip(fresh, annotated, strict=True):
                     if limit_sentences is not None and seen >= limit_sentences:
                         break
                     kept = [x for x in sentences if len(x.text) <= MAX_SENTENCE_CHARS]
@@ -294,11 +358,11 @@ class Ingestor:
                             ReadError(doc.source, "has no sentence exbert can store")
                         )
                         continue
-                    rows = self._model_rows([(x.text, x.words) for x in kept])
-                    while len(pending) >= 2:
-                        collect()
-                    pending.append((len(kept), writer.submit(self._write_new, doc, kept, rows)))
+                    ready.append((doc, kept, self._model_rows([(x.text, x.words) for x in kept])))
                     seen += len(kept)
+                    if sum(len(k) for _, k, _ in ready) >= HOLD_SENTENCES:
+                        hand_over(writer)
+                hand_over(writer)
                 summary.seconds = time.perf_counter() - started
                 if progress:
                     progress(summary)

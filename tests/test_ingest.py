@@ -128,6 +128,28 @@ def test_ingest_is_idempotent(db_url, tiny_models, nlp):
     assert before["vectors"] == [(tokens * layers * 2, tokens)]
 
 
+def test_rows_handed_to_the_writer_early_store_the_same(make_db, tiny_models, nlp, monkeypatch):
+    """Big documents go to the writer as soon as HOLD_SENTENCES is reached, not
+    at the end of their group; what is stored must not change."""
+    import ingest.pipeline
+
+    whole, early = make_db(), make_db()
+    runner = load_model(tiny_models["bert-mlm"])
+    Ingestor(sessions(whole), runner, "test", nlp=nlp).run(DOCS + MORE)
+    monkeypatch.setattr(ingest.pipeline, "HOLD_SENTENCES", 1)
+    summary = Ingestor(sessions(early), runner, "test", nlp=nlp).run(DOCS + MORE, group=3)
+    assert (summary.documents_added, summary.sentences) == (4, 8)
+    assert snapshot(early) == snapshot(whole)
+
+
+def test_the_same_content_twice_in_one_transaction_is_stored_once(db_url, tiny_models, nlp):
+    copy = RawDocument("copy-of-a.txt", DOCS[0].text)
+    summary = ingest(db_url, tiny_models["bert-mlm"], [DOCS[0], copy, DOCS[1]], nlp=nlp)
+    assert (summary.documents_added, summary.documents_skipped) == (2, 1)
+    assert rows(db_url, "SELECT source FROM documents ORDER BY id") == [("a.txt",), ("b.txt",)]
+    assert rows(db_url, "SELECT count(*) FROM document_models") == [(2,)]
+
+
 def test_incremental_growth_keeps_earlier_rows(db_url, tiny_models, nlp):
     ingest(db_url, tiny_models["bert-mlm"], DOCS, nlp=nlp)
     earlier = rows(db_url, "SELECT id, sentence_id, position, text FROM tokens ORDER BY id")
