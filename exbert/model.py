@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from exbert import config
+from exbert import config, memory
 
 log = logging.getLogger(__name__)
 
@@ -368,7 +368,9 @@ _load_lock = threading.Lock()
 
 @functools.lru_cache(maxsize=4)
 def _load(name: str) -> ModelRunner:
-    return ModelRunner(name, resolve(name))
+    runner = ModelRunner(name, resolve(name))
+    memory.settle()
+    return runner
 
 
 def load_model(name_or_path: str) -> ModelRunner:

@@ -148,6 +148,22 @@ def test_models_load_once(tiny_models):
     assert load_model(tiny_models["gpt2"]) is load_model(tiny_models["gpt2"])
 
 
+def test_loading_settles_the_garbage_collector(tiny_models):
+    """A loaded model is frozen out of full collections (they paused searches
+    for 300 ms), and young collections are rarer than Python's default."""
+    import gc
+
+    from exbert import memory
+
+    gc.unfreeze()
+    gc.set_threshold(700, 10, 10)
+    memory.settle()
+    frozen = gc.get_freeze_count()
+    assert frozen > 100_000  # torch, transformers and the models loaded so far
+    assert gc.get_threshold()[0] == memory.YOUNG_THRESHOLD
+    assert len(gc.get_objects()) < frozen / 2  # what a full collection still walks
+
+
 def test_detect_kind():
     assert detect_kind(["BertForMaskedLM"]) == "mlm"
     assert detect_kind(["GPT2LMHeadModel"]) == "causal"

@@ -89,12 +89,15 @@ def test_embedded_server_recovers_from_a_killed_owner(tmp_path_factory):
     assert proc.pid not in json.loads((home / "pgdata" / ".handle_pids.json").read_text())
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
-        # the first start restarted the server once so that shared_buffers applies
+        # the first start restarted the server once so that shared_buffers applies ...
         assert conn.execute(
             "SELECT pg_size_bytes(current_setting('shared_buffers')) = pg_size_bytes(%s)",
             (server.tuning()["shared_buffers"],),
         ).fetchone() == (True,)
+        # ... and that pg_prewarm's worker keeps the buffers warm across restarts
+        assert conn.execute("SHOW shared_preload_libraries").fetchone() == ("pg_prewarm",)
     assert server.stop(home)
+    assert (home / "pgdata" / "autoprewarm.blocks").exists()  # the buffer list, saved at shutdown
 
 
 def test_root_refuses_a_private_home(tmp_path):
