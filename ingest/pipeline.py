@@ -1,10 +1,10 @@
 """Ingestion: documents -> sentences -> spaCy -> model -> store.
 
 Each document is written within one transaction, with the others of its group
-(so a killed run leaves no partial document), and identified by its content hash (so the same content
-twice is a no-op and a rerun completes what a killed run began). A document
-already stored for another model is re-read from the store rather than
-re-annotated.
+(so a killed run leaves no partial document), and identified by its content
+hash (so the same content twice is a no-op and a rerun completes what a killed
+run began). A document already stored for another model is re-read from the
+store rather than re-annotated.
 """
 
 from __future__ import annotations
@@ -201,7 +201,9 @@ class Ingestor:
                 self.codes = store.label_codes(s, needed)
         return [store.word_code_rows(words, self.codes) for words in sentences]
 
-    def _write_new(self, items: Sequence[tuple[RawDocument, list[Sentence], list]]) -> list[int]:
+    def _write_new(
+        self, items: Sequence[tuple[RawDocument, list[Sentence], list[SentenceModelRows]]]
+    ) -> list[int]:
         """Write new documents (document, sentences, model rows) with this model's rows
         in one transaction: tokens written per document, 0 for one already stored
         (by another process meanwhile, or earlier in `items`)."""
@@ -293,13 +295,13 @@ class Ingestor:
         """Ingest everything, or until `limit_sentences` sentences are in the corpus for this model.
 
         Documents go in groups, and each group is written in one transaction
-        (fewer statements; every document is still wholly there or absent).
-        A writer thread stores one group while spaCy
-        reads the next (spaCy uses one core, the writer and the server the
-        other); the model then runs alone, since sharing both cores with the
-        writes slowed its forward pass by twice what they took
-        (docs/benchmarks.md). At most HOLD_SENTENCES sentences' rows wait to be
-        written, so big documents are handed over as they are ready.
+        (fewer statements; every document is still wholly there or absent). A
+        writer thread stores one group while spaCy reads the next (spaCy uses
+        one core, the writer and the server the other); the model then runs
+        alone, since sharing both cores with the writes slowed its forward pass
+        by twice what they took (docs/benchmarks.md). At most HOLD_SENTENCES
+        sentences' rows wait to be written, so big documents are handed over
+        as they are ready.
         """
         summary = IngestSummary()
         started = time.perf_counter()
