@@ -174,29 +174,26 @@ def sentences_with_tokens(
     if not sentence_ids:
         return {}
     ids = sorted(set(sentence_ids))
-    heads = session.execute(
-        text(
+    # through the driver: ~2,500 plain tuples cost half of what SQLAlchemy rows did
+    with store.driver_connection(session).cursor() as cur:
+        heads = cur.execute(
             "SELECT s.id, s.text, d.source FROM sentences s JOIN documents d ON d.id = s.document_id "
-            "WHERE s.id = ANY(:ids)"
-        ),
-        {"ids": ids},
-    ).all()
-    # tokens and words of each sentence are contiguous rows: two range scans per
-    # sentence, joined here, instead of index lookups per token and per head word
-    tokens = session.execute(
-        text(
+            "WHERE s.id = ANY(%(ids)s)",
+            {"ids": ids},
+        ).fetchall()
+        # tokens and words of each sentence are contiguous rows: two range scans per
+        # sentence, joined here, instead of index lookups per token and per head word
+        tokens = cur.execute(
             "SELECT sentence_id, position, text, is_special, start_char, end_char, word_id "
-            "FROM tokens WHERE model_id = :m AND sentence_id = ANY(:ids) ORDER BY sentence_id, position"
-        ),
-        {"m": model_id, "ids": ids},
-    ).all()
-    words = session.execute(
-        text(
+            "FROM tokens WHERE model_id = %(m)s AND sentence_id = ANY(%(ids)s) "
+            "ORDER BY sentence_id, position",
+            {"m": model_id, "ids": ids},
+        ).fetchall()
+        words = cur.execute(
             "SELECT id, sentence_id, index, text, lemma, pos, tag, dep, ent_type, ent_iob, head_index "
-            "FROM words WHERE sentence_id = ANY(:ids)"
-        ),
-        {"ids": ids},
-    ).all()
+            "FROM words WHERE sentence_id = ANY(%(ids)s)",
+            {"ids": ids},
+        ).fetchall()
     by_id = {w[0]: w for w in words}
     by_position = {(w[1], w[2]): w for w in words}
     out = {sid: SentenceTokens(sid, stext, source, []) for sid, stext, source in heads}

@@ -51,8 +51,9 @@ class TokenRow:
     end_char: int
 
 
-def _driver(session: Session):
-    """The psycopg connection under the session's transaction (for COPY)."""
+def driver_connection(session: Session):
+    """The psycopg connection under the session's transaction (for COPY, and for
+    reads of many rows that need no SQLAlchemy row objects)."""
     return session.connection().connection.driver_connection
 
 
@@ -223,7 +224,7 @@ def write_documents(
     sentence_ids = _next_ids(session, "sentences", len(sentences))
     all_word_ids = iter(_next_ids(session, "words", sum(len(x[2]) for _, _, x in sentences)))
     word_ids = [[next(all_word_ids) for _ in x[2]] for _, _, x in sentences]
-    conn = _driver(session)
+    conn = driver_connection(session)
     with conn.cursor() as cur:
         with cur.copy(
             "COPY sentences (id, document_id, index, text, start_char) FROM STDIN"
@@ -387,7 +388,7 @@ def write_model_rows(
     """
     n_tokens = sum(len(r.tokens) for r in rows)
     token_ids = iter(_next_ids(session, "tokens", n_tokens))
-    conn = _driver(session)
+    conn = driver_connection(session)
     per_sentence = []
     with conn.cursor() as cur:
         with cur.copy(
