@@ -244,11 +244,11 @@ def attention_rows(
         {"m": model_id, "l": layer, "ids": sorted(positions)},
     ).all()
     out = {}
+    selected = list(heads)
     for sentence_id, n_heads, n_tokens, weights in rows:
-        matrix = store.dequantize_attention(weights, n_heads, n_tokens)
-        summed = matrix[list(heads)].sum(axis=0)
-        for pos in positions[sentence_id]:
-            out[(sentence_id, pos)] = summed[pos]
+        raw = np.frombuffer(weights, dtype=np.uint8).reshape(n_heads, n_tokens, n_tokens)
+        for pos in positions[sentence_id]:  # the hits' rows only; weight = byte / 255
+            out[(sentence_id, pos)] = raw[selected, pos].sum(axis=0, dtype=np.float32) / 255.0
     return out
 
 
