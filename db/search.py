@@ -246,9 +246,10 @@ def attention_rows(
     out = {}
     selected = list(heads)
     for sentence_id, n_heads, n_tokens, weights in rows:
-        raw = np.frombuffer(weights, dtype=np.uint8).reshape(n_heads, n_tokens, n_tokens)
-        for pos in positions[sentence_id]:  # the hits' rows only; weight = byte / 255
-            out[(sentence_id, pos)] = raw[selected, pos].sum(axis=0, dtype=np.float32) / 255.0
+        raw = store.attention_bytes(weights, n_heads, n_tokens)
+        for pos in positions[sentence_id]:  # the hits' rows only, not whole matrices
+            summed = raw[selected, pos].sum(axis=0, dtype=np.float32)
+            out[(sentence_id, pos)] = summed / store.ATTENTION_LEVELS
     return out
 
 

@@ -348,16 +348,22 @@ def vector_copy_rows(space_id: int, tokens: TokenColumns, matrix: np.ndarray) ->
     return b"".join(out)
 
 
+ATTENTION_LEVELS = 255  # a stored attention weight is byte / ATTENTION_LEVELS
+
+
 def quantize_attention(attention: np.ndarray) -> bytes:
-    """[heads, T, T] weights in [0, 1] to uint8 bytes (weight = byte / 255)."""
-    return np.clip(np.rint(attention * 255.0), 0, 255).astype(np.uint8).tobytes()
+    """[heads, T, T] weights in [0, 1] to uint8 bytes."""
+    levels = np.rint(attention * float(ATTENTION_LEVELS))
+    return np.clip(levels, 0, ATTENTION_LEVELS).astype(np.uint8).tobytes()
+
+
+def attention_bytes(weights: bytes, heads: int, tokens: int) -> np.ndarray:
+    """The stored bytes as a uint8 [heads, T, T] view (no copy)."""
+    return np.frombuffer(weights, dtype=np.uint8).reshape(heads, tokens, tokens)
 
 
 def dequantize_attention(weights: bytes, heads: int, tokens: int) -> np.ndarray:
-    return (
-        np.frombuffer(weights, dtype=np.uint8).reshape(heads, tokens, tokens).astype(np.float32)
-        / 255.0
-    )
+    return attention_bytes(weights, heads, tokens).astype(np.float32) / ATTENTION_LEVELS
 
 
 @dataclass
