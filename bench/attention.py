@@ -53,14 +53,17 @@ def main() -> None:
     import torch
     from plotly.io.json import to_json_plotly
 
-    from dashapp import figures, services
     from dashapp.app import create_app
+    from dashapp.figures import attention as figures
     from exbert.annotate import load_spacy
+    from exbert.config import Settings
     from exbert.model import load_model
 
     runner = load_model(args.model)
     load_spacy()
-    client = create_app().server.test_client()
+    app = create_app(Settings.from_env(model=args.model))
+    client = app.server.test_client()
+    views = app.server.extensions["exbert"].views
 
     def floor(n):
         def run(i):
@@ -72,7 +75,7 @@ def main() -> None:
 
     def page(n, offset):
         def run(i):
-            view = services.attention_view(args.model, sentence(n, i + offset), words=False)
+            view = views.view(args.model, sentence(n, i + offset), words=False)
             heads = list(range(view.heads))
             labels = [figures.display_label(t.text) for t in view.tokens]
             fig = figures.attention_figure(
@@ -85,7 +88,7 @@ def main() -> None:
 
     def spacy(n, offset):
         def run(i):
-            services.attention_view(args.model, sentence(n, i + offset))  # model run cached
+            views.view(args.model, sentence(n, i + offset))  # model run cached
 
         return run
 
@@ -98,7 +101,7 @@ def main() -> None:
 
         return run
 
-    for warm in (floor(10), page(10, 10_000), api(10, 20_000)):
+    for warm in (floor(10), page(10, 900_000), api(10, 950_000)):
         timed(warm, 3)
     print(f"model {args.model}, {args.runs} runs each, torch threads {torch.get_num_threads()}")
     print(

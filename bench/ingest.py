@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def floor(docs, runner, nlp, batch: int) -> tuple[float, int, int]:
     """spaCy + batched model inference, nothing stored: (seconds, sentences, tokens)."""
-    from exbert.annotate import align
+    from exbert.annotate import link_words
     from ingest.pipeline import annotate_documents
 
     start = time.perf_counter()
@@ -33,11 +33,7 @@ def floor(docs, runner, nlp, batch: int) -> tuple[float, int, int]:
                     runner.analyze_batch(texts[i : i + batch], predictions=False),
                     strict=True,
                 ):
-                    align(
-                        [(t.start, t.end) for t in a.tokens],
-                        [t.is_special for t in a.tokens],
-                        s.words,
-                    )
+                    link_words(a.tokens, s.words, len(s.text))
                     tokens += len(a.tokens)
             sentences += len(texts)
     return time.perf_counter() - start, sentences, tokens

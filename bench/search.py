@@ -67,55 +67,43 @@ def build_synthetic(url: str, n_tokens: int, base: np.ndarray | None, seed: int 
     a little noise, so real query sentences meet a realistic distribution;
     without, clustered random vectors.
     """
-    from db import store
+    from db import labels, writes
     from db.engine import sessions
+    from exbert.shapes import Sentence, Token, Word
 
     rng = np.random.default_rng(seed)
     n_sent = n_tokens // SENTENCE_TOKENS
     centers = rng.normal(size=(500, 384)).astype(np.float32)
     factory = sessions(url)
     with factory.begin() as s:
-        corpus = store.ensure_corpus(s, "synthetic", f"{n_tokens} synthetic tokens")
-        model = store.ensure_model(s, MODEL, "encoder", 6, 12, 384, 384)
-        space = store.ensure_spaces(s, model, [0], {"hidden": 384, "context": 384})[(0, "hidden")]
+        corpus = writes.ensure_corpus(s, "synthetic", f"{n_tokens} synthetic tokens")
+        model = writes.ensure_model(s, MODEL, "encoder", 6, 12, 384, 384)
+        space = writes.ensure_spaces(s, model, [0], {"hidden": 384, "context": 384})[(0, "hidden")]
     per_doc = 1000
-    token_id = 0
     start = time.perf_counter()
     for d0 in range(0, n_sent, per_doc):
         with factory.begin() as s:
-            store.fast_commit(s)
+            writes.skip_flush_wait(s)
             sents = []
             for i in range(d0, min(n_sent, d0 + per_doc)):
                 words = [
-                    store.WordRow(
-                        j,
-                        f"w{j}",
-                        f"w{j}",
-                        str(rng.choice(POS, p=POS_P)),
-                        "XX",
-                        "dep",
-                        0,
-                        "",
-                        "O",
-                        False,
-                        3 * j,
-                        3 * j + 2,
-                    )
+                    Word(j, f"w{j}", f"w{j}", str(rng.choice(POS, p=POS_P)), "XX", "dep", 0, "",
+                         "O", False, 3 * j, 3 * j + 2)
                     for j in range(SENTENCE_TOKENS)
-                ]
-                sents.append((f"synthetic sentence {i}", 0, words))
-            doc, sentence_ids, word_ids = store.write_document(
-                s, corpus, f"synthetic#{d0}", f"{n_tokens}-{d0}", {}, sents
+                ]  # fmt: skip
+                sents.append(Sentence(f"synthetic sentence {i}", 0, words))
+            (doc,) = writes.write_documents(
+                s, corpus, [writes.NewDocument(f"synthetic#{d0}", f"{n_tokens}-{d0}", {}, sents)]
             )
             rows = []
-            for _ in sents:
+            for sentence in sents:
                 tokens = (
-                    [store.TokenRow(0, "[CLS]", None, True, 0, 0)]
+                    [Token(0, "[CLS]", True, 0, 0)]
                     + [
-                        store.TokenRow(j + 1, f"w{j}", j, False, 3 * j, 3 * j + 2)
-                        for j in range(SENTENCE_TOKENS)
+                        Token(j + 1, w.text, False, w.start, w.end, w)
+                        for j, w in enumerate(sentence.words)
                     ]
-                    + [store.TokenRow(SENTENCE_TOKENS + 1, "[SEP]", None, True, 0, 0)]
+                    + [Token(SENTENCE_TOKENS + 1, "[SEP]", True, 0, 0)]
                 )
                 t = len(tokens)
                 if base is not None:
@@ -127,15 +115,15 @@ def build_synthetic(url: str, n_tokens: int, base: np.ndarray | None, seed: int 
                     vecs = cluster + 0.6 * rng.normal(size=(t, 384)).astype(np.float32)
                 vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
                 att = rng.dirichlet(np.ones(t), size=(1, 12, t)).astype(np.float32)
-                rows.append(store.SentenceModelRows(tokens, {space: vecs}, att))
-                token_id += t
-            codes = store.label_codes(
-                s, {p for _, _, words in sents for p in store.word_label_pairs(words)}
+                rows.append(writes.SentenceModelRows(tokens, {space: vecs}, att))
+            codes = labels.label_codes(
+                s, {p for x in sents for p in labels.word_label_pairs(x.words)}
             )
-            word_codes = [store.word_code_rows(words, codes) for _, _, words in sents]
-            store.write_model_rows(
-                s, model, corpus, [doc] * len(sents), sentence_ids, word_ids, word_codes, rows
-            )
+            where = [
+                writes.SentenceIds(doc.id, sid, wids, labels.word_code_rows(x.words, codes))
+                for sid, wids, x in zip(doc.sentence_ids, doc.word_ids, sents, strict=True)
+            ]
+            writes.write_model_rows(s, model, corpus, where, rows)
         print(
             f"  synthetic: {min(n_sent, d0 + per_doc) * (SENTENCE_TOKENS + 2)} vectors "
             f"({time.perf_counter() - start:.0f} s)",
@@ -144,20 +132,19 @@ def build_synthetic(url: str, n_tokens: int, base: np.ndarray | None, seed: int 
 
 
 def timed_searches(
-    client, corpus: str, runs: int, tag: str, analysed: bool = False, **kw
+    app, corpus: str, runs: int, tag: str, analysed: bool = False, **kw
 ) -> tuple[list[float], list[dict]]:
     """`runs` searches, each from its own sentence (made from QUERIES and `tag`).
 
     With `analysed`, the model has read each sentence before the clock starts,
     as on the attention page, where the sentence is on screen before a search.
     """
-    from dashapp import services
-
+    client, views = app.server.test_client(), app.server.extensions["exbert"].views
     times, answers = [], []
     for i in range(runs):
         sentence = QUERIES[i % len(QUERIES)] + f" ({tag} {i})"
         if analysed:
-            services.attention_view(MODEL, sentence, words=False)
+            views.view(MODEL, sentence, words=False)
         body = {
             "model": MODEL,
             "corpus": corpus,
@@ -201,13 +188,11 @@ def bytes_per_token(url: str) -> tuple[float, float, float]:
 
 
 def measure(url: str, corpus: str, runs: int, label: str) -> None:
-    from dashapp import store_access
     from dashapp.app import create_app
+    from exbert.config import Settings
 
-    os.environ["EXBERT_DATABASE_URL"] = url
-    store_access._factory.cache_clear()
-    client = create_app().server.test_client()
-    timed_searches(client, corpus, 2, "warm-up")
+    app = create_app(Settings.from_env(database_url=url, model=MODEL))
+    timed_searches(app, corpus, 2, "warm-up")
     modes = {
         "exact": {"exact": True},
         "HNSW": {},
@@ -216,10 +201,10 @@ def measure(url: str, corpus: str, runs: int, label: str) -> None:
     }
     new, analysed = {}, {}
     for name, kw in modes.items():
-        new[name] = timed_searches(client, corpus, runs, f"new {name}", **kw)[0]
+        new[name] = timed_searches(app, corpus, runs, f"new {name}", **kw)[0]
         # exact and HNSW with the same filter search from the same sentences: recall
         same = "POS" if "POS" in name else "all"
-        analysed[name] = timed_searches(client, corpus, runs, same, analysed=True, **kw)
+        analysed[name] = timed_searches(app, corpus, runs, same, analysed=True, **kw)
     for name in modes:
         times, answers = analysed[name]
         recall = ""
@@ -251,14 +236,14 @@ def index_layer0(url: str) -> None:
     the graph reads its pages from the OS."""
     from sqlalchemy import text
 
-    from db import search, store
+    from db import indexes, nearest
     from db.engine import sessions
 
     with sessions(url).begin() as s:
-        space = search.find_space(s, MODEL, 0, "hidden")
-        store.build_index(s, space.id, space.dim)
+        space = nearest.find_space(s, MODEL, 0, "hidden")
+        indexes.build_index(s, space.id, space.dim)
         s.execute(text("CREATE EXTENSION IF NOT EXISTS pg_prewarm"))
-        s.execute(text("SELECT pg_prewarm(:index)"), {"index": store.index_name(space.id)})
+        s.execute(text("SELECT pg_prewarm(:index)"), {"index": indexes.index_name(space.id)})
 
 
 def main() -> None:
@@ -290,7 +275,6 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|")
     with ExitStack() as stack:
-        # entered before `measure` points EXBERT_DATABASE_URL at the corpus it measures
         base = stack.enter_context(scratch_server()) if args.synthetic else ""
         base_vectors = None
         if args.demo_home:

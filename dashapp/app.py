@@ -1,23 +1,28 @@
 """The Dash app: navigation, a router on the path, the pages, and the JSON API.
 
-The router listens to the path only, so a page can keep its state in the
-query string without being re-rendered on every change.
+`create_app` builds an app from settings (or an explorer); nothing is cached
+per process, so tests and servers build as many as they like. The router
+listens to the path only, so a page can keep its state in the query string
+without being re-rendered on every change.
 """
 
 from __future__ import annotations
-
-import functools
 
 import dash_bootstrap_components as dbc
 import orjson
 from dash import Dash, Input, Output, dcc, html
 from flask.json.provider import DefaultJSONProvider
 
-from dashapp import services, store_access
 from dashapp.api import api
+from dashapp.callbacks import Callbacks, explorer
+from dashapp.components import search_panel
 from dashapp.pages import attention, corpora
+from exbert.config import Settings
+from explore.errors import QueryTimeout, StoreUnavailable
+from explore.explorer import Explorer
 
 PAGES = (attention, corpora)
+routes = Callbacks()
 
 
 def _navbar() -> dbc.Navbar:
@@ -44,10 +49,9 @@ class OrjsonProvider(DefaultJSONProvider):
         return orjson.loads(s)
 
 
-@functools.lru_cache(maxsize=1)
-def create_app() -> Dash:
-    """The app, built once per process: the pages register their callbacks with
-    Dash's global `callback`, which the first app built takes for itself."""
+def create_app(settings: Settings | None = None, explorer_: Explorer | None = None) -> Dash:
+    """The app for these settings (default: the environment's), or around an explorer."""
+    ex = explorer_ or Explorer(settings or Settings.from_env())
     app = Dash(
         __name__,
         title="exbert",
@@ -55,22 +59,28 @@ def create_app() -> Dash:
         serve_locally=True,
         update_title=None,
     )
+    app.server.extensions["exbert"] = ex
     app.server.json = OrjsonProvider(app.server)
     app.server.register_blueprint(api)
     app.layout = html.Div([dcc.Location(id="url"), _navbar(), dbc.Container(id="page", fluid=True)])
-
-    @app.callback(Output("page", "children"), Input("url", "pathname"))
-    def route(pathname: str | None):
-        if pathname in (None, "", attention.PATH):
-            try:
-                store_access.session_factory()
-                notice = None
-            except store_access.StoreUnavailable as err:
-                notice = str(err)
-            models = services.available_models(store_access.stored_models())
-            return attention.layout(models, models[0], notice)
-        if pathname == corpora.PATH:
-            return corpora.layout()
-        return dbc.Alert(f"No page at {pathname}.", color="warning")
-
+    for registry in (routes, attention.registry, search_panel.registry):
+        registry.register(app)
     return app
+
+
+@routes(Output("page", "children"), Input("url", "pathname"))
+def route(pathname: str | None):
+    ex = explorer()
+    if pathname in (None, "", attention.PATH):
+        try:
+            corpora_, labels, problem = sorted({r.corpus for r in ex.corpora()}), ex.labels(), None
+        except (StoreUnavailable, QueryTimeout) as err:
+            corpora_, labels, problem = [], {}, str(err)
+        models = ex.models.available()
+        return attention.layout(models, models[0], problem, corpora_, labels, problem)
+    if pathname == corpora.PATH:
+        try:
+            return corpora.layout(ex.corpora())
+        except (StoreUnavailable, QueryTimeout) as err:
+            return corpora.layout([], str(err))
+    return dbc.Alert(f"No page at {pathname}.", color="warning")

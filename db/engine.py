@@ -9,7 +9,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from exbert import config
+from exbert.config import Settings
 
 
 class DatabaseError(RuntimeError):
@@ -30,27 +30,27 @@ def sqlalchemy_url(url: str) -> str:
     return urlunsplit(("postgresql+psycopg", *parts[1:]))
 
 
-def database_url(start_embedded: bool = True, keep_running: bool = False) -> str:
-    """The configured database's libpq URL, starting the embedded server when it is the default."""
-    url = config.database_url()
-    if url:
-        return libpq_url(url)
-    if not start_embedded:
-        raise DatabaseError("No EXBERT_DATABASE_URL and the embedded server is not started.")
+def ensure_database(settings: Settings, keep_running: bool = False) -> str:
+    """The configured database's libpq URL; starts the embedded server when that is the
+    default (`keep_running`: it outlives this process, as `exbert db url` needs)."""
+    if settings.database_url:
+        return libpq_url(settings.database_url)
     from db import server
 
-    return server.start(keep_running=keep_running)
+    return server.start(settings.home, keep_running=keep_running)
 
 
-def make_engine(url: str, pooled: bool = True) -> Engine:
+def make_engine(url: str, pooled: bool = True, statement_timeout: float | None = None) -> Engine:
+    """An engine whose connections know pgvector's types; `statement_timeout` (seconds)
+    bounds every statement run on it."""
     from pgvector.psycopg import register_vector
 
     pool_args = {"pool_size": 5, "max_overflow": 5} if pooled else {"poolclass": NullPool}
+    connect_args = {"connect_timeout": 5, "application_name": "exbert"}
+    if statement_timeout:
+        connect_args["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
     engine = create_engine(
-        sqlalchemy_url(url),
-        pool_pre_ping=True,
-        connect_args={"connect_timeout": 5, "application_name": "exbert"},
-        **pool_args,
+        sqlalchemy_url(url), pool_pre_ping=True, connect_args=connect_args, **pool_args
     )
 
     @event.listens_for(engine, "connect")
@@ -64,9 +64,16 @@ def make_engine(url: str, pooled: bool = True) -> Engine:
 
 
 @functools.lru_cache(maxsize=8)
-def get_engine(url: str | None = None) -> Engine:
-    return make_engine(url or database_url())
+def get_engine(url: str) -> Engine:
+    """The process's engine for `url` (ingestion and the CLI; the app holds its own)."""
+    return make_engine(url)
 
 
-def sessions(url: str | None = None) -> sessionmaker[Session]:
+def sessions(url: str) -> sessionmaker[Session]:
     return sessionmaker(get_engine(url), expire_on_commit=False)
+
+
+def driver_connection(session: Session):
+    """The psycopg connection under the session's transaction (for COPY, and for
+    reads of many rows that need no SQLAlchemy row objects)."""
+    return session.connection().connection.driver_connection

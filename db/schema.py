@@ -199,8 +199,8 @@ class Vector(Base):
     """Partitioned by space_id (the migration creates it with PARTITION BY LIST).
 
     No primary key: rows are only ever written with their token, and a btree
-    over (space_id, token_id) cost a quarter of the write time and 3% of the
-    space for lookups that search never makes (docs/benchmarks.md).
+    over (space_id, token_id) cost much of the write time for lookups that search
+    never makes (docs/benchmarks.md, ingestion).
 
     The columns after `embedding` repeat what search filters on (migration 0003),
     so a filtered index walk reads no other table; the label codes are NULL for

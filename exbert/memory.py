@@ -10,12 +10,12 @@ import gc
 YOUNG_THRESHOLD = 20_000
 
 
-def settle() -> None:
+def freeze_long_lived() -> None:
     """Put everything alive now out of the collector's reach (gc.freeze).
 
     A model or a spaCy pipeline is a few hundred thousand Python objects that
-    stay for the life of the process; every full collection walked them all,
-    a 300 ms pause every few dozen searches (docs/benchmarks.md). Called after
+    stay for the life of the process; every full collection walked them all, a
+    long pause every few dozen searches (docs/benchmarks.md, search). Called after
     each load; unfreezing first lets a model dropped from the cache be freed.
     """
     gc.unfreeze()

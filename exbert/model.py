@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from exbert import config, memory
+from exbert.shapes import Token
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +63,12 @@ class ModelError(ValueError):
     """A model that cannot be loaded or used as asked; the message says why and what to do."""
 
 
-@dataclass(frozen=True)
-class Token:
-    text: str
-    start: int
-    end: int
-    is_special: bool
-    id: int
-
-
 @dataclass
 class Analysis:
     """What one input looks like to the model; arrays are float32 numpy."""
 
     text: str
-    tokens: list[Token]
+    tokens: list[Token]  # without words: spaCy's alignment is annotate.link_words
     attentions: np.ndarray  # [layer, head, query, key]
     hidden_states: np.ndarray  # [layer + 1, token, dim], embeddings first
     contexts: np.ndarray  # [layer, token, heads * head_dim]
@@ -318,8 +310,8 @@ class ModelRunner:
             special = enc["special_tokens_mask"][row, :n].tolist()
             pieces = self.tokenizer.convert_ids_to_tokens(ids)
             tokens = [
-                Token(text=p, start=int(s), end=int(e), is_special=bool(sp), id=int(i))
-                for p, (s, e), sp, i in zip(pieces, offsets, special, ids, strict=True)
+                Token(position=i, text=p, is_special=bool(sp), start=int(s), end=int(e))
+                for i, (p, (s, e), sp) in enumerate(zip(pieces, offsets, special, strict=True))
             ]
             results.append(
                 Analysis(
@@ -369,7 +361,7 @@ _load_lock = threading.Lock()
 @functools.lru_cache(maxsize=4)
 def _load(name: str) -> ModelRunner:
     runner = ModelRunner(name, resolve(name))
-    memory.settle()
+    memory.freeze_long_lived()
     return runner
 
 

@@ -33,8 +33,8 @@ def unit_heads(v: np.ndarray, heads: int) -> np.ndarray:
 
 
 def half(v: np.ndarray) -> np.ndarray:
-    """A float16 copy, as the store keeps vectors (halfvec). torch converts about
-    5x faster than numpy, which was a tenth of ingestion's writing time."""
+    """A float16 copy, as the store keeps vectors (halfvec). Through torch, which
+    converts faster than numpy (docs/benchmarks.md, ingestion)."""
     return torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)).half().numpy()
 
 

@@ -17,17 +17,18 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import store
-from db.store import SentenceModelRows, TokenRow, WordRow
-from exbert.annotate import Sentence, Word, align, load_spacy, split_sentences
+from db import indexes, labels, reads, writes
+from db.writes import SentenceIds, SentenceModelRows
+from exbert.annotate import link_words, load_spacy, split_sentences
 from exbert.model import ModelRunner
+from exbert.shapes import Sentence, Word
 from exbert.vectors import half, unit, unit_heads
 from ingest.readers import RawDocument, ReadError
 
 # Sentences longer than this are not stored: nobody reads them as one
 # sentence, and a 1 MB line would otherwise become one giant "sentence".
 MAX_SENTENCE_CHARS = 2_000
-# Model rows of at most this many sentences wait for the writer (~20 kB a token
+# Model rows of at most this many sentences wait for the writer (tens of kB a token
 # with MiniLM's 6 layers): bounds memory when documents are big.
 HOLD_SENTENCES = 1_000
 # spaCy refuses texts over nlp.max_length (1M characters); longer documents
@@ -90,36 +91,6 @@ def annotate_documents(texts: Sequence[str], nlp) -> list[list[Sentence]]:
     return out
 
 
-def _word_row(w: Word) -> WordRow:
-    return WordRow(
-        w.index,
-        w.text,
-        w.lemma,
-        w.pos,
-        w.tag,
-        w.dep,
-        w.head,
-        w.ent_type,
-        w.ent_iob,
-        w.is_stop,
-        w.start,
-        w.end,
-    )
-
-
-class _WordView:
-    """Stored words in the shape `align` needs (start, end, end_ws, index)."""
-
-    def __init__(self, row: WordRow, sentence_length: int, next_start: int | None):
-        self.index, self.start, self.end = row.index, row.start_char, row.end_char
-        self.end_ws = next_start if next_start is not None else sentence_length
-
-
-def _stored_words(rows: Sequence[WordRow], sentence_length: int) -> list[_WordView]:
-    starts = [r.start_char for r in rows[1:]] + [None]
-    return [_WordView(r, sentence_length, s) for r, s in zip(rows, starts, strict=True)]
-
-
 class Ingestor:
     """Ingest documents into one corpus with one model."""
 
@@ -143,10 +114,10 @@ class Ingestor:
             )
         self.batch = batch_sentences
         self.nlp = nlp or load_spacy()
-        self.codes: dict[tuple[str, str], int] = {}  # label codes, see store.label_codes
+        self.codes: dict[tuple[str, str], int] = {}  # label codes, see db/labels.py
         with self.sessions.begin() as s:
-            self.corpus_id = store.ensure_corpus(s, corpus, description)
-            self.model_id = store.ensure_model(
+            self.corpus_id = writes.ensure_corpus(s, corpus, description)
+            self.model_id = writes.ensure_model(
                 s,
                 runner.name,
                 runner.kind,
@@ -155,7 +126,7 @@ class Ingestor:
                 runner.hidden_size,
                 runner.context_dim,
             )
-            self.spaces = store.ensure_spaces(
+            self.spaces = writes.ensure_spaces(
                 s,
                 self.model_id,
                 self.layers,
@@ -164,7 +135,7 @@ class Ingestor:
 
     # -- per document ----------------------------------------------------------
 
-    def _model_rows(self, sentences: Sequence[tuple[str, list]]) -> list[SentenceModelRows]:
+    def _model_rows(self, sentences: Sequence[tuple[str, list[Word]]]) -> list[SentenceModelRows]:
         """Run the model over (text, words) pairs and build the rows to store, in order.
 
         Sentences are batched by length, so a batch pads little.
@@ -177,13 +148,8 @@ class Ingestor:
                 [sentences[i][0] for i in chunk], predictions=False
             )
             for i, a in zip(chunk, analyses, strict=True):
-                words = sentences[i][1]
-                spans = [(t.start, t.end) for t in a.tokens]
-                links = align(spans, [t.is_special for t in a.tokens], words)
-                tokens = [
-                    TokenRow(p, t.text, link, t.is_special, t.start, t.end)
-                    for p, (t, link) in enumerate(zip(a.tokens, links, strict=True))
-                ]
+                text, words = sentences[i]
+                tokens = link_words(a.tokens, words, len(text))
                 hidden = half(unit(a.hidden_states[1:]))  # [layer, token, dim]
                 contexts = half(unit_heads(a.contexts, self.runner.heads))
                 vectors = {}
@@ -193,13 +159,13 @@ class Ingestor:
                 rows[i] = SentenceModelRows(tokens, vectors, a.attentions)
         return rows
 
-    def _codes(self, sentences: Sequence[Sequence[WordRow]]) -> list:
+    def _codes(self, sentences: Sequence[Sequence[Word]]) -> list:
         """Each sentence's [words, 4] label codes; new labels are committed first."""
-        needed = {p for words in sentences for p in store.word_label_pairs(words)}
+        needed = {p for words in sentences for p in labels.word_label_pairs(words)}
         if not needed <= self.codes.keys():
             with self.sessions.begin() as s:
-                self.codes = store.label_codes(s, needed)
-        return [store.word_code_rows(words, self.codes) for words in sentences]
+                self.codes = labels.label_codes(s, needed)
+        return [labels.word_code_rows(words, self.codes) for words in sentences]
 
     def _write_new(
         self, items: Sequence[tuple[RawDocument, list[Sentence], list[SentenceModelRows]]]
@@ -207,19 +173,15 @@ class Ingestor:
         """Write new documents (document, sentences, model rows) with this model's rows
         in one transaction: tokens written per document, 0 for one already stored
         (by another process meanwhile, or earlier in `items`)."""
-        data = [
-            [(x.text, x.start, [_word_row(w) for w in x.words]) for x in kept]
-            for _, kept, _ in items
-        ]
-        codes = self._codes([words for sentences in data for _, _, words in sentences])
+        codes = self._codes([x.words for _, kept, _ in items for x in kept])
         first = [0]  # where each document's sentences start in `codes`
-        for sentences in data:
-            first.append(first[-1] + len(sentences))
+        for _, kept, _ in items:
+            first.append(first[-1] + len(kept))
         with self.sessions.begin() as s:
-            store.fast_commit(s)
+            writes.skip_flush_wait(s)
             hashes = [doc.content_hash for doc, _, _ in items]
-            store.lock_documents(s, self.corpus_id, hashes)
-            taken = store.stored_hashes(s, self.corpus_id, hashes)
+            writes.lock_documents(s, self.corpus_id, hashes)
+            taken = writes.stored_hashes(s, self.corpus_id, hashes)
             todo = []
             for i, content_hash in enumerate(hashes):
                 if content_hash not in taken:
@@ -227,31 +189,22 @@ class Ingestor:
                     todo.append(i)
             if not todo:
                 return [0] * len(items)
-            written = store.write_documents(
+            written = writes.write_documents(
                 s,
                 self.corpus_id,
                 [
-                    store.NewDocument(items[i][0].source, hashes[i], items[i][0].meta, data[i])
+                    writes.NewDocument(items[i][0].source, hashes[i], items[i][0].meta, items[i][1])
                     for i in todo
                 ],
             )
-            doc_ids, sentence_ids, word_ids, rows, word_codes = [], [], [], [], []
-            for i, (doc_id, sids, wids) in zip(todo, written, strict=True):
-                doc_ids += [doc_id] * len(sids)
-                sentence_ids += sids
-                word_ids += wids
+            where, rows = [], []
+            for i, doc in zip(todo, written, strict=True):
+                for sid, wids, sentence_codes in zip(
+                    doc.sentence_ids, doc.word_ids, codes[first[i] : first[i + 1]], strict=True
+                ):
+                    where.append(SentenceIds(doc.id, sid, wids, sentence_codes))
                 rows += items[i][2]
-                word_codes += codes[first[i] : first[i + 1]]
-            store.write_model_rows(
-                s,
-                self.model_id,
-                self.corpus_id,
-                doc_ids,
-                sentence_ids,
-                word_ids,
-                word_codes,
-                rows,
-            )
+            writes.write_model_rows(s, self.model_id, self.corpus_id, where, rows)
         tokens = [0] * len(items)
         for i in todo:
             tokens[i] = sum(len(r.tokens) for r in items[i][2])
@@ -260,29 +213,19 @@ class Ingestor:
     def _store_for_model(self, doc_id: int) -> tuple[int, int]:
         """Add this model to a document that is stored already: (sentences, tokens)."""
         with self.sessions.begin() as s:
-            stored = store.sentence_rows(s, doc_id)
-        todo = [
-            (text, _stored_words([w for _, w in words], len(text))) for _, text, words in stored
-        ]
-        rows = self._model_rows(todo)
-        codes = self._codes([[w for _, w in words] for _, _, words in stored])
+            stored = reads.document_sentences(s, doc_id)
+        rows = self._model_rows([(text, words) for _, text, _, words in stored])
+        codes = self._codes([words for _, _, _, words in stored])
         with self.sessions.begin() as s:
-            store.fast_commit(s)
-            store.lock_document(s, self.corpus_id, f"doc:{doc_id}")
-            if store.document_done(s, doc_id, self.model_id):
+            writes.skip_flush_wait(s)
+            writes.lock_documents(s, self.corpus_id, [f"doc:{doc_id}"])
+            if writes.document_done(s, doc_id, self.model_id):
                 return 0, 0
-            sentence_ids = [sid for sid, _, _ in stored]
-            word_ids = [[wid for wid, _ in words] for _, _, words in stored]
-            tokens = store.write_model_rows(
-                s,
-                self.model_id,
-                self.corpus_id,
-                [doc_id] * len(stored),
-                sentence_ids,
-                word_ids,
-                codes,
-                rows,
-            )
+            where = [
+                SentenceIds(doc_id, sid, wids, c)
+                for (sid, _, wids, _), c in zip(stored, codes, strict=True)
+            ]
+            tokens = writes.write_model_rows(s, self.model_id, self.corpus_id, where, rows)
             return len(stored), tokens
 
     def run(
@@ -378,16 +321,16 @@ class Ingestor:
     def _status(self, doc: RawDocument) -> tuple[str, int]:
         """('done', sentences) | ('other-model', document id) | ('new', 0)."""
         with self.sessions.begin() as s:
-            doc_id = store.find_document(s, self.corpus_id, doc.content_hash)
+            doc_id = writes.find_document(s, self.corpus_id, doc.content_hash)
             if doc_id is None:
                 return "new", 0
-            if store.document_done(s, doc_id, self.model_id):
-                return "done", s.scalar(store.count_sentences_stmt(doc_id))
+            if writes.document_done(s, doc_id, self.model_id):
+                return "done", writes.document_sentences(s, doc_id)
             return "other-model", doc_id
 
-    def build_indexes(self, min_rows: int = store.HNSW_MIN_ROWS) -> list[int]:
+    def build_indexes(self, min_rows: int = indexes.HNSW_MIN_ROWS) -> list[int]:
         with self.sessions.begin() as s:
-            return store.ensure_indexes(s, self.model_id, min_rows)
+            return indexes.ensure_indexes(s, self.model_id, min_rows)
 
 
 def _groups(items: Iterable, size: int) -> Iterator[list]:

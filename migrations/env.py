@@ -2,15 +2,16 @@
 
 from alembic import context
 
-from db.engine import database_url, make_engine
+from db.engine import ensure_database, make_engine
 from db.schema import Base
+from exbert.config import Settings
 
 config = context.config
 target_metadata = Base.metadata
 
 
 def run_migrations_online() -> None:
-    url = config.attributes.get("url") or database_url()
+    url = config.attributes.get("url") or ensure_database(Settings.from_env())
     engine = make_engine(url, pooled=False)
     with engine.connect() as connection:
         # one transaction per migration: rows a migration rewrites are dead, not

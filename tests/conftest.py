@@ -37,7 +37,8 @@ def pg_url(tmp_path_factory) -> str:
     """A real PostgreSQL with pgvector: EXBERT_TEST_DATABASE_URL, or a fresh embedded server."""
     url = os.environ.get("EXBERT_TEST_DATABASE_URL")
     if url:
-        return url
+        yield url
+        return
     import tempfile
     from pathlib import Path
 
@@ -78,51 +79,85 @@ def db_url(make_db) -> str:
     return make_db()
 
 
-@pytest.fixture
-def app_env(monkeypatch, tiny_models, db_url):
-    """The app configured with a tiny masked LM as its default model and a fresh database."""
-    from dashapp import services, store_access
+def settings_for(model: str, database_url: str):
+    from exbert.config import Settings
 
-    monkeypatch.setenv("EXBERT_MODEL", tiny_models["bert-mlm"])
-    monkeypatch.setenv("EXBERT_DATABASE_URL", db_url)
-    store_access._factory.cache_clear()
-    services.clear_caches()
-    yield {"model": tiny_models["bert-mlm"], "db_url": db_url}
-    store_access._factory.cache_clear()
-    services.clear_caches()
+    return Settings.from_env(model=model, database_url=database_url)
 
 
 @pytest.fixture
-def client(app_env):
+def app_env(tiny_models, db_url):
+    """Settings for the app with a tiny masked LM as its default model and a fresh database."""
+    model = tiny_models["bert-mlm"]
+    return {"model": model, "db_url": db_url, "settings": settings_for(model, db_url)}
+
+
+@pytest.fixture
+def explorer(app_env):
+    from explore.explorer import Explorer
+
+    ex = Explorer(app_env["settings"])
+    yield ex
+    ex.store.dispose()
+
+
+@pytest.fixture
+def app(app_env):
     from dashapp.app import create_app
 
-    return create_app().server.test_client()
+    app = create_app(app_env["settings"])
+    yield app
+    app.server.extensions["exbert"].store.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.server.test_client()
 
 
 @pytest.fixture(scope="session")
 def search_corpus(tiny_models, pg_url):
-    """The wiki sample's first ~400 sentences ingested with the tiny BERT; tests only read it."""
+    """The wiki sample's first ~400 sentences ingested with the tiny BERT; tests only read it.
+    A test that writes (builds indexes) takes a private copy: `search_copy`."""
+    import psycopg
 
     from db import migrate
-    from db.engine import sessions
+    from db.engine import get_engine, sessions
     from exbert.model import load_model
     from ingest.pipeline import Ingestor
     from ingest.readers import read_wiki_sample
 
-    url = migrate.fresh_database(pg_url, f"exbert_search_{os.getpid()}")
+    template = f"exbert_search_tpl_{os.getpid()}"
+    url = migrate.fresh_database(pg_url, template)
     model = tiny_models["bert-mlm"]
     Ingestor(sessions(url), load_model(model), "wiki").run(read_wiki_sample(), limit_sentences=400)
-    return {"url": url, "model": model}
+    get_engine(url).dispose()  # nobody connects to the template again: copies need that
+    name = f"exbert_search_{os.getpid()}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    url = migrate.with_database(pg_url, name)
+    return {"url": url, "model": model, "settings": settings_for(model, url), "template": template}
 
 
 @pytest.fixture
-def search_env(search_corpus, monkeypatch):
-    """The app configured on the search corpus."""
-    from dashapp import services, store_access
+def search_env(search_corpus):
+    return search_corpus
 
-    monkeypatch.setenv("EXBERT_MODEL", search_corpus["model"])
-    monkeypatch.setenv("EXBERT_DATABASE_URL", search_corpus["url"])
-    store_access._factory.cache_clear()
-    services.clear_caches()
-    yield search_corpus
-    store_access._factory.cache_clear()
+
+@pytest.fixture
+def search_copy(search_corpus, pg_url):
+    """A private copy of the search corpus, for a test that writes (builds indexes)."""
+    import psycopg
+
+    from db import migrate
+    from db.engine import get_engine
+
+    name = f"exbert_copy_{os.getpid()}_{next(_db_counter)}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{search_corpus["template"]}"')
+    url = migrate.with_database(pg_url, name)
+    yield {**search_corpus, "url": url, "settings": settings_for(search_corpus["model"], url)}
+    get_engine(url).dispose()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

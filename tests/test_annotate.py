@@ -4,7 +4,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exbert.annotate import AnnotationError, align, annotate, load_spacy, split_sentences
+from exbert.annotate import (
+    AnnotationError,
+    align,
+    annotate,
+    load_spacy,
+    split_sentences,
+    trailing_ends,
+)
 from exbert.model import load_model
 
 ALPHABET = st.sampled_from(
@@ -29,7 +36,8 @@ def test_alignment_properties(tiny_models, nlp, kind):
         words = annotate(text, nlp)
         tokens = runner.analyze(text).tokens
         spans = [(t.start, t.end) for t in tokens]
-        links = align(spans, [t.is_special for t in tokens], words)
+        links = align(spans, [t.is_special for t in tokens], words, len(text))
+        ends_ws = trailing_ends(words, len(text))
         for tok, span, link in zip(tokens, spans, links, strict=True):
             if tok.is_special:
                 assert link is None
@@ -40,7 +48,7 @@ def test_alignment_properties(tiny_models, nlp, kind):
                 assert _overlap(span, (words[link].start, words[link].end)) > 0
             elif link is not None:
                 # a whitespace token belongs to the word whose trailing space it is
-                assert _overlap(span, (words[link].start, words[link].end_ws)) > 0
+                assert _overlap(span, (words[link].start, ends_ws[link])) > 0
         # every word has a token, unless no token reaches it or each token that
         # does was merged into a word it overlaps at least as much
         for w in words:
@@ -83,7 +91,10 @@ def test_annotations_carry_spacy_fields(nlp):
     assert by_text["York"].ent_type == "GPE" and by_text["New"].ent_iob == "B"
     assert by_text["looking"].pos == "VERB" and by_text["buying"].lemma == "buy"
     root = [w for w in words if w.dep == "ROOT"]
-    assert len(root) == 1 and root[0].head == root[0].index
+    assert (
+        len(root) == 1 and root[0].head_index == root[0].index and root[0].head_text == root[0].text
+    )
+    assert by_text["New"].head_text == "York" and words[by_text["New"].head_index].text == "York"
     assert by_text["is"].is_stop
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from dashapp import store_access
 from exbert.model import load_model
+from tests.conftest import settings_for
 
 
 def test_health_and_models(client, app_env):
@@ -24,6 +24,8 @@ def test_attention_returns_what_the_model_computes(client, app_env):
     np.testing.assert_allclose(np.array(data["attentions"]), expected.attentions, atol=1e-4)
     assert data["tokens"][0]["is_special"] and data["tokens"][0]["word"] is None
     assert data["tokens"][2]["masked"] and data["tokens"][2]["word"]["pos"] == "NOUN"
+    cat = data["tokens"][2]["word"]
+    assert cat["head_text"] == "sat" and data["tokens"][3]["word"]["index"] == cat["head_index"]
     assert data["kind"] == "mlm" and len(data["predictions"]) == len(data["tokens"])
     top = data["predictions"][2][0]
     assert top["token"] == expected.predictions[2][0][0]
@@ -68,36 +70,37 @@ def test_unknown_route_and_method_are_json(client):
     assert resp.status_code == 405 and "error" in resp.get_json()
 
 
-def test_database_down_keeps_attention_working(client, monkeypatch):
-    monkeypatch.setenv("EXBERT_DATABASE_URL", "postgresql://exbert@127.0.0.1:9/none")
-    store_access._factory.cache_clear()
+def test_database_down_keeps_attention_working(app_env):
+    from dashapp.app import create_app
+
+    app = create_app(settings_for(app_env["model"], "postgresql://exbert@127.0.0.1:9/none"))
+    client = app.server.test_client()
     health = client.get("/api/health").get_json()
     assert "corpus database is unavailable" in health["database"]
     assert client.post("/api/attention", json={"sentence": "Still works."}).status_code == 200
 
 
-def test_the_page_draws_before_spacy_reads_the_sentence(app_env):
+def test_the_page_draws_before_spacy_reads_the_sentence(explorer, app_env):
     """The first paint waits for the model only; spaCy's words follow in the background
     and are the same as a view that waited for them."""
     import time
 
-    from dashapp import services
-
     sentence = "The mailman read the letter aloud."
-    first = services.attention_view(app_env["model"], sentence, words=False)
+    views = explorer.views
+    first = views.view(app_env["model"], sentence, words=False)
     assert not first.annotated and all(t.word is None for t in first.tokens)
-    services.annotate_later(sentence)
+    views.annotate_later(sentence)
     deadline = time.monotonic() + 30
-    while not (later := services.attention_view(app_env["model"], sentence, words=False)).annotated:
+    while not (later := views.view(app_env["model"], sentence, words=False)).annotated:
         assert time.monotonic() < deadline, "spaCy never finished in the background"
         time.sleep(0.05)
-    waited = services.attention_view(app_env["model"], sentence)
+    waited = views.view(app_env["model"], sentence)
     assert later.tokens == waited.tokens
     assert later.attentions is first.attentions  # the model ran once
-    mailman = [t.word for t in later.tokens if t.word and t.word["text"] == "mailman"]
-    assert mailman and mailman[0]["pos"] == "NOUN"
+    mailman = [t.word for t in later.tokens if t.word and t.word.text == "mailman"]
+    assert mailman and mailman[0].pos == "NOUN"
     # renders in a row start one background reading, not one each
     other = "A second sentence nobody has read."
-    assert services._words.claim(other) and not services._words.claim(other)
-    services._words.get(other)
-    assert not services._words.claim(other)
+    assert views.claim_reading(other) and not views.claim_reading(other)
+    views.words(other)
+    assert not views.claim_reading(other)

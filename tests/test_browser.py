@@ -15,10 +15,8 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def live(app_env):
-    from dashapp.app import create_app
-
-    server = LiveServer(create_app().server)
+def live(app):
+    server = LiveServer(app.server)
     yield server.url
     server.stop()
 
@@ -230,7 +228,7 @@ def test_bad_input_shows_a_message_and_the_app_keeps_serving(live, browser, sear
 def test_search_from_the_page(search_env, browser):
     from dashapp.app import create_app
 
-    server = LiveServer(create_app().server)
+    server = LiveServer(create_app(search_env["settings"]).server)
     try:
         browser.set_window_size(1400, 2600)
         browser.get(server.url + "/?sentence=The+cat+sat+on+the+mat+in+New+York.&token=2&layer=1")

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from dashapp import figures, urlstate
+from dashapp import urlstate
+from dashapp.figures import attention as figures
 from dashapp.urlstate import ViewState
 
 

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from db.attention_codec import dequantize
 from db.engine import sessions
-from db.store import dequantize_attention
 from exbert.cli import main
 from exbert.model import load_model
 from exbert.vectors import unit, unit_heads
@@ -215,7 +215,7 @@ def test_stored_vectors_equal_the_runner_output(db_url, tiny_models, nlp):
             (sentence_id,),
         ).fetchone()
         np.testing.assert_allclose(
-            dequantize_attention(weights, heads, n), a.attentions[1], atol=0.5 / 255 + 1e-6
+            dequantize(weights, heads, n), a.attentions[1], atol=0.5 / 255 + 1e-6
         )
 
 

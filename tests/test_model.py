@@ -148,20 +148,29 @@ def test_models_load_once(tiny_models):
     assert load_model(tiny_models["gpt2"]) is load_model(tiny_models["gpt2"])
 
 
-def test_loading_settles_the_garbage_collector(tiny_models):
-    """A loaded model is frozen out of full collections (they paused searches
-    for 300 ms), and young collections are rarer than Python's default."""
+def test_loading_a_model_or_spacy_freezes_what_they_hold(tmp_path):
+    """A loaded model or spaCy pipeline is frozen out of full collections (they paused
+    searches for 300 ms), and young collections are rarer than Python's default: the
+    loads themselves must do it."""
     import gc
 
     from exbert import memory
+    from exbert.annotate import load_spacy
+    from tests import tiny
 
     gc.unfreeze()
     gc.set_threshold(700, 10, 10)
-    memory.settle()
+    load_model(str(tiny.build("gpt2", tmp_path / "fresh")))  # a model not loaded before
     frozen = gc.get_freeze_count()
-    assert frozen > 100_000  # torch, transformers and the models loaded so far
+    assert frozen > 100_000  # torch, transformers and the model
     assert gc.get_threshold()[0] == memory.YOUNG_THRESHOLD
     assert len(gc.get_objects()) < frozen / 2  # what a full collection still walks
+
+    gc.unfreeze()
+    gc.set_threshold(700, 10, 10)
+    load_spacy.cache_clear()
+    load_spacy()
+    assert gc.get_freeze_count() > 100_000 and gc.get_threshold()[0] == memory.YOUNG_THRESHOLD
 
 
 def test_detect_kind():

@@ -9,24 +9,36 @@ import pytest
 from click.testing import CliRunner
 from pgvector.psycopg import register_vector
 
-from dashapp import search as search_service
-from dashapp import services
-from db import store
-from db.engine import sessions
+from db import indexes
 from exbert.cli import main
 from exbert.model import load_model
+from exbert.shapes import Token, Word
 from exbert.vectors import context_query, unit
+from explore.explorer import Explorer
+from explore.serialize import search_json
+from explore.summary import Match, summarize
 
 SENTENCE = "The cat sat on the mat in New York."
 
 
+@pytest.fixture(scope="module")
+def explorers():
+    made = {}
+    yield made
+    for ex in made.values():
+        ex.store.dispose()
+
+
 @pytest.fixture
-def env(search_env):
-    return search_env
+def env(search_env, explorers):
+    key = search_env["url"]
+    if key not in explorers:
+        explorers[key] = Explorer(search_env["settings"])
+    return {**search_env, "explorer": explorers[key]}
 
 
 def request(corpus, **kw):
-    data = {
+    return {
         "model": corpus["model"],
         "corpus": "wiki",
         "sentence": SENTENCE,
@@ -34,11 +46,17 @@ def request(corpus, **kw):
         "layer": 1,
         **kw,
     }
-    return search_service.parse_request(data, [corpus["model"]])
 
 
-def run(corpus, **kw):
-    return search_service.search(sessions(corpus["url"]), request(corpus, **kw))
+def run(corpus, **kw) -> dict:
+    """The search's JSON, as the API answers it."""
+    return search_json(corpus["explorer"].search(request(corpus, **kw)))
+
+
+def client(corpus):
+    from dashapp.app import create_app
+
+    return create_app(corpus["settings"]).server.test_client()
 
 
 def stored_space(corpus, layer, kind):
@@ -64,18 +82,18 @@ def token_ids(corpus, result):
                 "SELECT id FROM tokens WHERE sentence_id = %s AND position = %s",
                 (r["sentence_id"], r["match_index"]),
             ).fetchone()[0]
-            for r in result.results
+            for r in result["results"]
         ]
 
 
 def test_exact_search_equals_brute_force(env):
     result = run(env, k=20, exact=True)
-    assert result.exact and len(result.results) == 20
-    analysis = services.model_run(env["model"], SENTENCE)
+    assert result["exact"] and len(result["results"]) == 20
+    analysis = env["explorer"].views.run(env["model"], SENTENCE)
     query = unit(analysis.hidden_states[2][2])
     ids, matrix, _ = stored_space(env, 1, "hidden")
     cos = (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)) @ query
-    scores = [r["score"] for r in result.results]
+    scores = [r["score"] for r in result["results"]]
     assert scores == sorted(scores, reverse=True)
     by_id = dict(zip(ids.tolist(), cos.tolist(), strict=True))
     np.testing.assert_allclose(
@@ -88,24 +106,24 @@ def test_filters_never_return_a_token_that_fails_them(env):
     result = run(
         env, k=30, filters={"pos": ["NOUN", "PROPN"], "dep": ["nsubj", "pobj", "compound"]}
     )
-    assert result.results
-    for r in result.results:
+    assert result["results"]
+    for r in result["results"]:
         word = next(t["word"] for t in r["tokens"] if t["position"] == r["match_index"])
         assert word["pos"] in ("NOUN", "PROPN") and word["dep"] in ("nsubj", "pobj", "compound")
-    assert all(r["text"] != SENTENCE for r in result.results)
+    assert all(r["text"] != SENTENCE for r in result["results"])
 
 
 def test_context_search_with_one_head_ranks_by_that_heads_cosine(env):
     head = 3
     result = run(env, k=15, by="context", heads=[head], exact=True)
     runner = load_model(env["model"])
-    analysis = services.model_run(env["model"], SENTENCE)
+    analysis = env["explorer"].views.run(env["model"], SENTENCE)
     dh = runner.hidden_size // runner.heads
     q = analysis.contexts[1][2][head * dh : (head + 1) * dh]
     ids, matrix, _ = stored_space(env, 1, "context")
     seg = matrix[:, head * dh : (head + 1) * dh]
     cos = (seg / np.linalg.norm(seg, axis=1, keepdims=True)) @ (q / np.linalg.norm(q))
-    scores = [r["score"] for r in result.results]
+    scores = [r["score"] for r in result["results"]]
     # the ranking is that head's cosine: each match's own cosine is its score, and the scores are the top 15
     by_id = dict(zip(ids.tolist(), cos.tolist(), strict=True))
     np.testing.assert_allclose([by_id[t] for t in token_ids(env, result)], scores, atol=3e-3)
@@ -115,22 +133,28 @@ def test_context_search_with_one_head_ranks_by_that_heads_cosine(env):
     )
 
 
-def test_hnsw_recall_against_exact(env):
+def test_hnsw_recall_against_exact(search_copy):
+    """On a private copy: the indexes built here would change what other tests measure."""
+    from sqlalchemy import select
+
+    from db.engine import sessions
+    from db.schema import Model
+
+    env = {**search_copy, "explorer": Explorer(search_copy["settings"])}
     with sessions(env["url"]).begin() as s:
-        model_id = s.execute(
-            store.select(store.Model.id).where(store.Model.name == env["model"])
-        ).scalar_one()
-        store.ensure_indexes(s, model_id, min_rows=0)
+        model_id = s.scalar(select(Model.id).where(Model.name == env["model"]))
+        assert indexes.ensure_indexes(s, model_id, min_rows=0)
     for kw, floor in (({}, 0.95), ({"filters": {"pos": ["NOUN"]}}, 0.9)):
         recalls = []
         for token in (1, 2, 3, 5, 7):
             exact = run(env, k=50, token_index=token, exact=True, **kw)
             approx = run(env, k=50, token_index=token, **kw)
-            assert not approx.exact and len(approx.results) == len(exact.results) == 50
+            assert not approx["exact"] and len(approx["results"]) == len(exact["results"]) == 50
+            assert exact["exact"]
             # a match counts when it is as near as the exact 50th: tied distances
             # (a tiny random model repeats near-identical vectors) make either choice right
-            kth = exact.results[-1]["score"]
-            recalls.append(sum(r["score"] >= kth - 1e-3 for r in approx.results) / 50)
+            kth = exact["results"][-1]["score"]
+            recalls.append(sum(r["score"] >= kth - 1e-3 for r in approx["results"]) / 50)
         assert np.mean(recalls) >= floor, (kw, recalls)
 
 
@@ -151,16 +175,16 @@ def test_summary_counts_equal_sql_group_by(env):
                 (ids,),
             ).fetchall()
         )
-    assert result.summary["match"]["pos"] == by_pos
-    assert result.summary["match"]["ent_type"] == by_ent
-    assert sum(result.summary["offset"].values()) == 40
+    assert result["summary"]["match"]["pos"] == by_pos
+    assert result["summary"]["match"]["ent_type"] == by_ent
+    assert sum(result["summary"]["offset"].values()) == 40
 
 
 def test_max_attended_is_the_argmax_of_stored_attention(env):
     heads = [0, 2]
     result = run(env, k=10, heads=heads)
     with psycopg.connect(env["url"]) as conn:
-        for r in result.results:
+        for r in result["results"]:
             weights, n_heads, n = conn.execute(
                 "SELECT weights, heads, tokens FROM attentions WHERE sentence_id = %s AND layer = 1",
                 (r["sentence_id"],),
@@ -196,8 +220,6 @@ def test_max_attended_is_the_argmax_of_stored_attention(env):
     ],
 )
 def test_hostile_or_bad_requests_get_a_4xx_and_change_nothing(env, patch, message):
-    from dashapp.app import create_app
-
     with psycopg.connect(env["url"]) as conn:
         before = conn.execute(
             "SELECT (SELECT count(*) FROM tokens), (SELECT count(*) FROM corpora)"
@@ -210,7 +232,7 @@ def test_hostile_or_bad_requests_get_a_4xx_and_change_nothing(env, patch, messag
         "layer": 1,
         **patch,
     }
-    resp = create_app().server.test_client().post("/api/search", json=body)
+    resp = client(env).post("/api/search", json=body)
     assert resp.status_code == 400, resp.get_json()
     assert message in resp.get_json()["error"]
     with psycopg.connect(env["url"]) as conn:
@@ -223,8 +245,6 @@ def test_hostile_or_bad_requests_get_a_4xx_and_change_nothing(env, patch, messag
 
 
 def test_api_and_cli_twins_agree(env):
-    from dashapp.app import create_app
-
     body = {
         "model": env["model"],
         "corpus": "wiki",
@@ -236,7 +256,7 @@ def test_api_and_cli_twins_agree(env):
         "heads": [1, 2],
         "filters": {"pos": ["NOUN"]},
     }
-    api = create_app().server.test_client().post("/api/search", json=body).get_json()
+    api = client(env).post("/api/search", json=body).get_json()
     out = CliRunner().invoke(
         main,
         [
@@ -292,43 +312,56 @@ def test_api_and_cli_twins_agree(env):
     assert csv_out.exit_code == 0 and len(csv_out.output.strip().splitlines()) == 6
 
 
+def _word(pos, dep):
+    return Word(0, "w", "w", pos, pos, dep, 0, "", "O", False, 0, 1)
+
+
 def test_causal_summary_counts_the_following_token():
-    results = [
-        {
-            "match_index": 1,
-            "max_attention_index": 0,
-            "tokens": [
-                {
-                    "position": 0,
-                    "is_special": False,
-                    "word": {"pos": "DET", "dep": "det", "ent_type": ""},
-                },
-                {
-                    "position": 1,
-                    "is_special": False,
-                    "word": {"pos": "NOUN", "dep": "nsubj", "ent_type": ""},
-                },
-                {
-                    "position": 2,
-                    "is_special": False,
-                    "word": {"pos": "VERB", "dep": "ROOT", "ent_type": ""},
-                },
-            ],
-        }
+    tokens = [
+        Token(0, "the", False, 0, 3, _word("DET", "det")),
+        Token(1, "cat", False, 4, 7, _word("NOUN", "nsubj")),
+        Token(2, "sat", False, 8, 11, _word("VERB", "ROOT")),
     ]
-    assert search_service.summarize(results, causal=False)["match"]["pos"] == {"NOUN": 1}
-    causal = search_service.summarize(results, causal=True)
+    matches = [Match(1, "the cat sat", "doc", tokens, 1, 0, 0.9)]
+    assert summarize(matches, causal=False)["match"]["pos"] == {"NOUN": 1}
+    causal = summarize(matches, causal=True)
     assert causal["match"]["pos"] == {"VERB": 1} and causal["match_is_next_token"]
     assert causal["max_attention"]["pos"] == {"DET": 1} and causal["offset"] == {"-1": 1}
 
 
 def test_api_corpora_lists_counts(env):
-    from dashapp.app import create_app
-
-    corpora = create_app().server.test_client().get("/api/corpora").get_json()["corpora"]
+    corpora = client(env).get("/api/corpora").get_json()["corpora"]
     assert [c["corpus"] for c in corpora] == ["wiki"]
     assert (
         corpora[0]["sentences"] >= 400
         and corpora[0]["tokens"] > 5000
         and corpora[0]["model"] == env["model"]
     )
+
+
+def _corpus_sentence(env) -> str:
+    with psycopg.connect(env["url"]) as conn:
+        return conn.execute(
+            "SELECT text FROM sentences WHERE length(text) BETWEEN 40 AND 120 ORDER BY id LIMIT 1"
+        ).fetchone()[0]
+
+
+def test_search_never_returns_its_own_sentence_unless_asked(env):
+    """A sentence from the corpus itself: its own token is the nearest, so it comes first when
+    asked for, and never otherwise, through the explorer, the API and the CLI."""
+    own = _corpus_sentence(env)
+    asked = run(env, sentence=own, token_index=1, k=10, exclude_own_sentence=False, exact=True)
+    assert asked["results"][0]["text"] == own and asked["results"][0]["score"] > 0.99
+    default = run(env, sentence=own, token_index=1, k=10, exact=True)
+    assert len(default["results"]) == 10 and all(r["text"] != own for r in default["results"])
+    api = client(env).post("/api/search", json=request(env, sentence=own, token_index=1, k=10))
+    assert all(r["text"] != own for r in api.get_json()["results"])
+    args = ["search", "--corpus", "wiki", "--model", env["model"], "--sentence", own]
+    args += ["--token", "1", "--layer", "1", "-k", "10", "--json"]
+    cli = CliRunner().invoke(main, args, env={"EXBERT_DATABASE_URL": env["url"]})
+    assert cli.exit_code == 0, cli.output
+    assert all(r["text"] != own for r in json.loads(cli.output)["results"])
+    cli = CliRunner().invoke(
+        main, [*args, "--include-own-sentence"], env={"EXBERT_DATABASE_URL": env["url"]}
+    )
+    assert json.loads(cli.output)["results"][0]["text"] == own

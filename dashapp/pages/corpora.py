@@ -5,20 +5,15 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import html
 
-from dashapp import store_access
+from db.stats import CorpusModelCounts
 
 PATH = "/corpora"
 TITLE = "Corpora"
 
 
-def layout() -> html.Div:
-    try:
-        from db.stats import corpus_counts
-
-        with store_access.session_factory().begin() as s:
-            rows = corpus_counts(s)
-    except store_access.StoreUnavailable as err:
-        return dbc.Alert(str(err), color="danger")
+def layout(rows: list[CorpusModelCounts], problem: str | None = None) -> html.Div:
+    if problem:
+        return dbc.Alert(problem, color="danger")
     if not rows:
         return dbc.Alert(
             [

@@ -1,7 +1,8 @@
-"""Pure figure builders: numpy and token lists in, Plotly figures out.
+"""The attention figures: lines between tokens, the heatmap, the head thumbnails.
 
-Nothing here knows about Dash, models or the database, so every figure can be
-unit-tested without a browser.
+Pure builders: numpy and token lists in, Plotly figures (plain dicts where
+validation would cost more than the model run) out. Nothing here knows about
+Dash, models or the database, so every figure is unit-tested without a browser.
 """
 
 from __future__ import annotations
@@ -263,30 +264,6 @@ def head_at(x: float, y: float, tokens: int, heads: int, columns: int = 6) -> in
     return head if 0 <= head < heads else None
 
 
-def prediction_bars(predictions: Sequence[tuple[str, float]], title: str) -> go.Figure:
-    """Top-k predictions as horizontal bars, most likely on top."""
-    tokens = [repr(t)[1:-1] if t.strip() != t or not t else t for t, _ in predictions]
-    fig = go.Figure(
-        go.Bar(
-            x=[p for _, p in predictions],
-            y=tokens,
-            orientation="h",
-            marker_color=ACCENT,
-            text=[f"{p:.1%}" for _, p in predictions],
-            textposition="auto",
-            hovertemplate="%{y}: %{x:.2%}<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        title={"text": title, "font": {"size": 13}},
-        height=60 + 28 * len(predictions),
-        margin={"l": 90, "r": 10, "t": 36, "b": 20},
-        yaxis={"autorange": "reversed"},
-        xaxis={"range": [0, 1], "tickformat": ".0%"},
-    )
-    return fig
-
-
 def display_label(text: str, masked: bool = False, mask_token: str | None = None) -> str:
     """A token as people read it: byte-level and SentencePiece space markers dropped."""
     if masked:
@@ -342,68 +319,3 @@ def attention_figure(
     for trace in fig["data"][-2:]:
         trace["customdata"] = index  # clicks and hovers report full-list token indices
     return fig
-
-
-def empty_figure(height: int = 120) -> go.Figure:
-    """A blank placeholder (no axes) for before there is anything to draw."""
-    fig = go.Figure()
-    fig.update_layout(
-        height=height,
-        xaxis={"visible": False},
-        yaxis={"visible": False},
-        plot_bgcolor="white",
-        margin={"l": 0, "r": 0, "t": 0, "b": 0},
-    )
-    return fig
-
-
-SUMMARY_TITLES = {"pos": "part of speech", "dep": "dependency", "ent_type": "entity type"}
-
-
-def summary_bars(counts: dict[str, int], title: str, colour: str = ACCENT, top: int = 12) -> dict:
-    """A histogram of annotation labels, most frequent first (as a plain figure dict)."""
-    items = list(counts.items())[:top]
-    return {
-        "data": [
-            {
-                "type": "bar",
-                "x": [k for k, _ in items],
-                "y": [v for _, v in items],
-                "marker": {"color": colour},
-                "hovertemplate": "%{x}: %{y}<extra></extra>",
-            }
-        ],
-        "layout": {
-            "title": {"text": title, "font": {"size": 12}},
-            "height": 200,
-            "margin": {"l": 30, "r": 8, "t": 30, "b": 50},
-            "xaxis": {"tickangle": -45, "type": "category"},
-            "yaxis": {"rangemode": "tozero"},
-        },
-    }
-
-
-def offset_bars(offsets: dict[str, int]) -> dict:
-    """Where matches look: offset from each match to the token it attends to most (-1: the previous token)."""
-    xs = sorted(int(k) for k in offsets)
-    return {
-        "data": [
-            {
-                "type": "bar",
-                "x": xs,
-                "y": [offsets[str(x)] for x in xs],
-                "marker": {"color": "#ff7f0e"},
-                "hovertemplate": "offset %{x}: %{y}<extra></extra>",
-            }
-        ],
-        "layout": {
-            "title": {
-                "text": "offset: most-attended position minus match position",
-                "font": {"size": 12},
-            },
-            "height": 200,
-            "margin": {"l": 30, "r": 8, "t": 30, "b": 30},
-            "xaxis": {"dtick": 1, "zeroline": True},
-            "yaxis": {"rangemode": "tozero"},
-        },
-    }

@@ -1,20 +1,29 @@
-"""Corpus search on the Attention page: the selected token's nearest corpus tokens and their summary.
+"""Corpus search: the selected token's nearest corpus tokens and what they have in common.
 
-A search runs `dashapp.search.search` (the same function as POST /api/search);
-results and histograms are rendered from its JSON; clicking a result loads that
-sentence into the attention view (through the page's sync callback).
+A self-contained panel: it owns its ids, reads what to search from its own
+`QUERY` store (which the page that holds it fills with {model, sentence,
+token, layer, heads}) and writes a sentence to open into its `OPEN` store when
+a result is clicked; it knows nothing of the page's other state. A search runs
+`Explorer.search`, the same as POST /api/search.
 """
 
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
-from dashapp import figures, search, services, store_access
-from dashapp.urlstate import ViewState
-from db.search import SearchError
+from dashapp.callbacks import Callbacks, explorer
+from dashapp.figures import charts
+from dashapp.figures.attention import display_label
+from explore import export
+from explore.errors import QueryTimeout, StoreUnavailable, UserError
+from explore.search import MAX_K
+from explore.serialize import search_json
 
-STATE = "attn-state"  # the attention page's view state store
+registry = Callbacks()
+
+QUERY = "search-query"  # in: {model, sentence, token, layer, heads} from the page
+OPEN = "search-open"  # out: the sentence of a clicked result
 CORPUS = "search-corpus"
 BY = "search-by"
 K = "search-k"
@@ -31,24 +40,13 @@ DATA = "search-data"
 CSV_BUTTON = "search-csv-button"
 DOWNLOAD = "search-download"
 RESULT = "search-result"  # pattern-matching id {"type": RESULT, "index": i}
+FAILURES = (UserError, StoreUnavailable, QueryTimeout)
 
 
-def _corpus_options() -> tuple[list[str], dict[str, list[str]], str | None]:
-    try:
-        from db.stats import corpus_counts
-
-        factory = store_access.session_factory()
-        with factory.begin() as s:
-            corpora = sorted({r.corpus for r in corpus_counts(s)})
-        known = search.known_labels(factory)
-        labels = {k: sorted(v for v in values if v) for k, values in known.items()}
-        return corpora, labels, None
-    except store_access.StoreUnavailable as err:
-        return [], {"pos": [], "dep": [], "ent_type": []}, str(err)
-
-
-def layout() -> dbc.Card:
-    corpora, labels, problem = _corpus_options()
+def layout(
+    corpora: list[str], labels: dict[str, list[str]] | None, problem: str | None = None
+) -> dbc.Card:
+    labels = labels or {}
     multi = lambda id_, key, text: dcc.Dropdown(  # noqa: E731
         id=id_, options=labels.get(key, []), multi=True, placeholder=text
     )
@@ -80,7 +78,7 @@ def layout() -> dbc.Card:
                 dbc.InputGroup(
                     [
                         dbc.InputGroupText("k"),
-                        dbc.Input(id=K, type="number", min=1, max=search.MAX_K, value=50),
+                        dbc.Input(id=K, type="number", min=1, max=MAX_K, value=50),
                     ]
                 ),
                 md=2,
@@ -112,6 +110,8 @@ def layout() -> dbc.Card:
                     className="text-muted",
                 ),
                 dbc.Alert(problem, color="warning") if problem else form,
+                dcc.Store(id=QUERY),
+                dcc.Store(id=OPEN),
                 dcc.Store(id=DATA),
                 dcc.Download(id=DOWNLOAD),
                 html.Div(id=MESSAGE, className="mt-2"),
@@ -122,69 +122,74 @@ def layout() -> dbc.Card:
     )
 
 
-@callback(
-    Output(BUTTON, "disabled"),
-    Output(BUTTON, "children"),
-    Input(STATE, "data"),
-)
-def button_state(data):
-    state = ViewState.from_dict(data)
-    if not state.sentence or state.token is None:
+def request_of(query: dict | None, form: dict) -> dict:
+    """The search request (as POST /api/search takes it) for a page's query and the form."""
+    query = query or {}
+    k = form.get("k")
+    return {
+        "model": query.get("model"),
+        "corpus": form.get("corpus"),
+        "sentence": query.get("sentence"),
+        "token_index": query.get("token"),
+        "layer": query.get("layer", 0),
+        "heads": query.get("heads"),
+        "by": form.get("by") or "embedding",
+        "k": k if isinstance(k, int) else 50,
+        "filters": {
+            "pos": form.get("pos") or [],
+            "dep": form.get("dep") or [],
+            "ent_type": form.get("ent") or [],
+        },
+        "exact": bool(form.get("exact")),
+        "exclude_own_sentence": not form.get("own"),
+    }
+
+
+@registry(Output(BUTTON, "disabled"), Output(BUTTON, "children"), Input(QUERY, "data"))
+def button_state(query):
+    if not query or not query.get("sentence") or query.get("token") is None:
         return True, "Search"
     try:
-        view = services.attention_view(state.model, state.sentence, state.masks, words=False)
-        label = figures.display_label(view.tokens[state.token].text)
-    except (services.UserError, IndexError):
+        view = explorer().attention(query.get("model"), query["sentence"], words=False)
+        label = display_label(view.tokens[query["token"]].text)
+    except (UserError, IndexError, TypeError):
         return True, "Search"
     return False, f"Search '{label}'"
 
 
-@callback(
-    Output(DATA, "data"),
-    Output(MESSAGE, "children"),
-    Input(BUTTON, "n_clicks"),
-    State(STATE, "data"),
-    State(CORPUS, "value"),
-    State(BY, "value"),
-    State(K, "value"),
-    State(POS, "value"),
-    State(DEP, "value"),
-    State(ENT, "value"),
-    State(EXACT, "value"),
-    State(OWN, "value"),
+FORM = dict(
+    corpus=State(CORPUS, "value"),
+    by=State(BY, "value"),
+    k=State(K, "value"),
+    pos=State(POS, "value"),
+    dep=State(DEP, "value"),
+    ent=State(ENT, "value"),
+    exact=State(EXACT, "value"),
+    own=State(OWN, "value"),
+)
+
+
+@registry(
+    output=dict(data=Output(DATA, "data"), message=Output(MESSAGE, "children")),
+    inputs=dict(clicks=Input(BUTTON, "n_clicks")),
+    state=dict(query=State(QUERY, "data"), form=FORM),
     prevent_initial_call=True,
 )
-def run_search(_n, data, corpus, by, k, pos, dep, ent, exact, own):
-    state = ViewState.from_dict(data)
-    request = {
-        "model": state.model,
-        "corpus": corpus,
-        "sentence": state.sentence,
-        "token_index": state.token,
-        "layer": state.layer,
-        "heads": None if state.heads is None else list(state.heads),
-        "by": by,
-        "k": k if isinstance(k, int) else 50,
-        "filters": {"pos": pos or [], "dep": dep or [], "ent_type": ent or []},
-        "exact": bool(exact),
-        "exclude_own_sentence": not own,
-    }
+def run_search(clicks, query, form):
+    request = request_of(query, form)
     try:
-        allowed = services.available_models(store_access.stored_models())
-        result = search.search(
-            store_access.session_factory(), search.parse_request(request, allowed)
-        )
-    except (services.UserError, SearchError, store_access.StoreUnavailable) as err:
-        return None, dbc.Alert(str(err), color="danger")
-    payload = result.to_json()
+        result = explorer().search(request)
+    except FAILURES as err:
+        return {"data": None, "message": dbc.Alert(str(err), color="danger")}
+    payload = search_json(result)
     payload["request"] = request
     note = (
-        f"{len(result.results)} matches in {result.seconds * 1000:.0f} ms "
+        f"{len(result.matches)} matches in {result.seconds * 1000:.0f} ms "
         f"({'exact scan' if result.exact else 'HNSW index'})."
     )
-    if not result.results:
+    if not result.matches:
         note += " Nothing qualifies: loosen the filters."
-    return payload, html.Small(note, className="text-muted", id="search-note")
+    return {"data": payload, "message": html.Small(note, className="text-muted", id="search-note")}
 
 
 def _sentence(result: dict) -> list:
@@ -212,7 +217,7 @@ def _sentence(result: dict) -> list:
         word = group[0]["word"] or {}
         positions = {t["position"] for t in group}
         title = f"{word.get('text', '')}: lemma {word.get('lemma', '')}, {word.get('pos', '')} ({word.get('tag', '')}), "
-        title += f"{word.get('dep', '')} → {word.get('head', '')}"
+        title += f"{word.get('dep', '')} → {word.get('head_text', '')}"
         if word.get("ent_type"):
             title += f", entity {word['ent_type']}"
         style = {}
@@ -230,11 +235,7 @@ def _sentence(result: dict) -> list:
     return out
 
 
-@callback(
-    Output(SUMMARY, "children"),
-    Output(RESULTS, "children"),
-    Input(DATA, "data"),
-)
+@registry(Output(SUMMARY, "children"), Output(RESULTS, "children"), Input(DATA, "data"))
 def render_results(payload):
     if not payload or not payload["results"]:
         return None, None
@@ -249,8 +250,8 @@ def render_results(payload):
         graphs.append(
             dbc.Col(
                 dcc.Graph(
-                    figure=figures.summary_bars(
-                        summary["match"][name], f"{matched}: {figures.SUMMARY_TITLES[name]}"
+                    figure=charts.summary_bars(
+                        summary["match"][name], f"{matched}: {charts.SUMMARY_TITLES[name]}"
                     ),
                     config={"displayModeBar": False},
                 ),
@@ -261,9 +262,9 @@ def render_results(payload):
         graphs.append(
             dbc.Col(
                 dcc.Graph(
-                    figure=figures.summary_bars(
+                    figure=charts.summary_bars(
                         summary["max_attention"][name],
-                        f"most attended: {figures.SUMMARY_TITLES[name]}",
+                        f"most attended: {charts.SUMMARY_TITLES[name]}",
                         colour="#ff7f0e",
                     ),
                     config={"displayModeBar": False},
@@ -274,7 +275,7 @@ def render_results(payload):
     graphs.append(
         dbc.Col(
             dcc.Graph(
-                figure=figures.offset_bars(summary["offset"]), config={"displayModeBar": False}
+                figure=charts.offset_bars(summary["offset"]), config={"displayModeBar": False}
             ),
             md=6,
         )
@@ -311,21 +312,37 @@ def render_results(payload):
     )
 
 
-@callback(
+@registry(
+    Output(OPEN, "data"),
+    Input({"type": RESULT, "index": ALL}, "n_clicks"),
+    State(DATA, "data"),
+    prevent_initial_call=True,
+)
+def open_result(_clicks, payload):
+    """A click on a result asks the page to show its sentence."""
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not ctx.triggered[0]["value"] or not payload:
+        return no_update  # results appearing, not a click
+    return payload["results"][trigger["index"]]["text"]
+
+
+@registry(
     Output(DOWNLOAD, "data"),
     Input(CSV_BUTTON, "n_clicks"),
     State(DATA, "data"),
     prevent_initial_call=True,
 )
 def download_csv(n, payload):
+    """The CSV of the search shown, rerun on the server from its request (the page
+    keeps only what it shows)."""
     if not n or not payload:
         return no_update
-    result = search.SearchResult(
-        request=None,
-        kind=payload["kind"],
-        exact=payload["exact"],
-        results=payload["results"],
-        summary=payload["summary"],
-        seconds=0.0,
-    )
-    return {"content": search.to_csv(result), "filename": "exbert-search.csv", "type": "text/csv"}
+    try:
+        result = explorer().search(payload["request"])
+    except FAILURES:
+        return no_update
+    return {
+        "content": export.to_csv(result.matches),
+        "filename": "exbert-search.csv",
+        "type": "text/csv",
+    }

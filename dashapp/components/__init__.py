@@ -1,0 +1,1 @@
+"""Self-contained page components: each owns its ids, layout and callbacks."""

@@ -1,0 +1,122 @@
+"""How the Attention page's view state changes: from the URL (open, back, forward) or
+from a control. Pure: the `sync` callback passes its inputs here and returns the result,
+so a unit test checks every transition without a browser."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from dash import no_update
+
+from dashapp import urlstate
+from dashapp.pages.attention import ids
+from dashapp.urlstate import ViewState
+
+EXAMPLES = [
+    "The cat sat on the mat because it was tired.",
+    "The doctor asked the nurse a question. She said that she didn't know.",
+    "Paris is the capital of France, and Berlin is the capital of Germany.",
+    "The keys to the cabinet are on the table.",
+]
+OPEN = "open"  # the trigger name for a sentence opened from elsewhere (a search result)
+OUTPUTS = (
+    "url", "state", "sentence", "model", "layer", "heads", "masks", "token", "hide", "mode",
+    "threshold",
+)  # fmt: skip
+
+
+def control_values(state: ViewState) -> dict:
+    """What each control shows for a state."""
+    return {
+        "model": state.model,
+        "layer": state.layer,
+        "heads": None if state.heads is None else list(state.heads),
+        "masks": list(state.masks),
+        "token": state.token,
+        "hide": state.hide_special,
+        "mode": state.mode,
+        "threshold": state.threshold,
+    }
+
+
+def _from_controls(sentence: str | None, controls: dict, old: ViewState) -> ViewState:
+    threshold = controls.get("threshold")
+    return ViewState(
+        sentence=(sentence or "").strip(),
+        model=controls.get("model") or "",
+        layer=int(controls.get("layer") or 0),
+        heads=None if controls.get("heads") is None else tuple(controls["heads"]),
+        masks=tuple(controls.get("masks") or ()),
+        token=controls.get("token"),
+        hide_special=bool(controls.get("hide")),
+        mode=controls.get("mode") or "graph",
+        threshold=float(threshold if threshold is not None else urlstate.DEFAULT_THRESHOLD),
+        extra=old.extra,
+    )
+
+
+def sync(
+    trigger: str | dict | None,
+    search: str | None,
+    controls: dict,
+    typed: str | None,
+    previous: dict | None,
+    opened: str | None = None,
+) -> dict:
+    """The outputs of the page's `sync` callback (`no_update` where nothing changes).
+
+    `trigger` is the id that fired (None on the first call), `controls` the
+    controls' values by output name, `typed` the text in the sentence box (it
+    counts once Enter or Run says so), `opened` a sentence a search result asks
+    to show.
+    """
+    out = dict.fromkeys(OUTPUTS, no_update)
+    if trigger is None or trigger == ids.URL:
+        state = urlstate.parse(search)
+        if not state.model:
+            state = replace(state, model=controls.get("model") or "")
+        out.update(state=state.to_dict(), sentence=state.sentence, **control_values(state))
+        return out
+    if trigger == ids.MODEL and not controls.get("model"):
+        return out  # the dropdown cleared itself for a model it does not list
+    old = ViewState.from_dict(previous)
+    sentence = old.sentence
+    if trigger in (ids.SENTENCE, ids.RUN):
+        sentence = typed
+    elif isinstance(trigger, dict) and trigger.get("type") == ids.EXAMPLE:
+        sentence = EXAMPLES[trigger["index"]]
+    elif trigger == OPEN:
+        if not opened:
+            return out
+        sentence = opened
+    state = _from_controls(sentence, controls, old)
+    new_input = state.sentence != old.sentence or state.model != old.model
+    if new_input:  # token positions belong to the old tokenisation
+        state = replace(state, masks=(), token=None)
+    if state == old:
+        return out
+    out.update(url=urlstate.encode(state), state=state.to_dict())
+    if isinstance(trigger, dict) or trigger == OPEN:
+        out["sentence"] = state.sentence
+    if new_input:
+        out.update(masks=[], token=None)
+    return out
+
+
+def toggle_head(current: tuple[int, ...] | None, head: int, heads: int) -> list[int] | None:
+    """The head selection after clicking `head` (None: all heads)."""
+    selected = set(range(heads)) if current is None else set(current)
+    selected ^= {head}
+    return None if len(selected) == heads else sorted(selected)
+
+
+def toggle_mask(state: ViewState) -> list[int] | None:
+    """The masks after pressing the mask button (None: nothing to do)."""
+    if state.token is None:
+        return None
+    return sorted(set(state.masks) ^ {state.token})
+
+
+def select_token(state: ViewState, clicked: int) -> int | None:
+    """Clicking the selected token again unselects it."""
+    return None if state.token == clicked else clicked

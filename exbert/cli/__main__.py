@@ -1,0 +1,3 @@
+from exbert.cli import main
+
+main()

@@ -1,0 +1,71 @@
+"""The Explorer: one object per app or command that owns the settings, the store,
+the model allow-list and the caches, and offers what a person can do."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from db import labels, stats
+from exbert.config import Settings
+from explore.attention import AttentionView, AttentionViews
+from explore.errors import StoreUnavailable, UserError
+from explore.models import ModelCatalog
+from explore.search import SearchRequest, SearchResult, parse_request, search
+from explore.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Explorer:
+    def __init__(self, settings: Settings, extra_models: Sequence[str] = ()):
+        self.settings = settings
+        self.store = Store(settings)
+        self.models = ModelCatalog(settings.model, self._stored_models, extra_models)
+        self.views = AttentionViews(self.models, settings.spacy_model)
+
+    def _stored_models(self) -> list[str]:
+        try:
+            with self.store.transaction() as s:
+                return [m["name"] for m in stats.stored_models(s)]
+        except StoreUnavailable as err:
+            log.warning("%s", err)
+            return []
+
+    # -- a sentence --------------------------------------------------------------
+
+    def attention(
+        self, model: object, sentence: object, masks: object = (), words: bool = True
+    ) -> AttentionView:
+        return self.views.view(model, sentence, masks, words=words)
+
+    # -- the corpus ----------------------------------------------------------------
+
+    def parse_search(self, data: object) -> SearchRequest:
+        return parse_request(data, self.models)
+
+    def search(self, request: SearchRequest | dict) -> SearchResult:
+        if not isinstance(request, SearchRequest):
+            request = self.parse_search(request)
+        return search(self.store, self.views, request)
+
+    def corpora(self) -> list[stats.CorpusModelCounts]:
+        with self.store.transaction() as s:
+            return stats.corpus_counts(s)
+
+    def labels(self) -> dict[str, list[str]]:
+        """The annotation labels in the store, for filter menus."""
+        with self.store.transaction() as s:
+            known = labels.known_labels(s)
+        return {kind: sorted(v for v in values if v) for kind, values in known.items()}
+
+    def health(self) -> dict:
+        """Whether the store answers now (a live query under a short timeout)."""
+        problem = self.store.available()
+        return {"database": problem or "ok"}
+
+
+def check_layer(layer: object, layers: int) -> int:
+    if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < layers:
+        raise UserError(f'"layer" must be between 0 and {layers - 1}.')
+    return layer

@@ -1,0 +1,245 @@
+"""Corpus search: the tokens most like a token of a typed sentence, and what they have in common.
+
+`parse_request` checks every field of a request (from JSON, a page or the
+command line) with messages that say what to send; `search` runs the model on
+the typed sentence (cached), builds the query vector (the layer's hidden
+state, or the selected heads' contexts), asks the store for the nearest
+tokens under SQL filters, and summarises the matches.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from db import labels, nearest, reads
+from db.nearest import Filters, SearchError
+from exbert.model import Analysis
+from exbert.vectors import context_query, unit
+from explore.attention import AttentionViews
+from explore.errors import UserError
+from explore.models import ModelCatalog
+from explore.store import Store
+from explore.summary import Match, max_attended, summarize
+
+MAX_K = 1000
+MAX_FILTER_VALUES = 50
+MAX_LABEL = 64
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    model: str
+    corpus: str
+    sentence: str
+    token_index: int
+    layer: int
+    heads: tuple[int, ...] | None = None  # None: all heads
+    by: str = "embedding"  # embedding | context
+    k: int = 50
+    filters: dict[str, tuple[str, ...]] = field(default_factory=dict)  # pos/tag/dep/ent_type
+    exclude_own_sentence: bool = True
+    exact: bool = False
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model,
+            "corpus": self.corpus,
+            "sentence": self.sentence,
+            "token_index": self.token_index,
+            "layer": self.layer,
+            "heads": None if self.heads is None else list(self.heads),
+            "by": self.by,
+            "k": self.k,
+            "filters": {key: list(values) for key, values in self.filters.items()},
+            "exclude_own_sentence": self.exclude_own_sentence,
+            "exact": self.exact,
+        }
+
+
+@dataclass
+class SearchResult:
+    request: SearchRequest
+    kind: str  # the model's: mlm | causal | encoder
+    exact: bool  # whether an exact scan answered
+    matches: list[Match]
+    summary: dict
+    seconds: float
+
+
+def _int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**31:
+        raise UserError(f"{name} must be an integer.")
+    return value
+
+
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise UserError(f"{name} must be true or false.")
+    return value
+
+
+def _text(value: object, name: str, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise UserError(f"{name} must be {what}.")
+    if "\x00" in value:
+        raise UserError(f"{name} contains a NUL character; remove it.")
+    return value
+
+
+def parse_filters(filters: object) -> dict[str, tuple[str, ...]]:
+    if filters is None:
+        return {}
+    if not isinstance(filters, dict):
+        raise UserError('"filters" must be an object like {"pos": ["NOUN"]}.')
+    clean = {}
+    for key, values in filters.items():
+        if key not in nearest.FILTER_COLUMNS:
+            raise UserError(
+                f"Unknown filter {str(key)[:40]!r}; use {', '.join(nearest.FILTER_COLUMNS)}."
+            )
+        if isinstance(values, str):
+            values = [values]
+        if values is None:
+            values = []
+        if (
+            not isinstance(values, list)
+            or len(values) > MAX_FILTER_VALUES
+            or not all(
+                isinstance(v, str) and len(v) <= MAX_LABEL and "\x00" not in v for v in values
+            )
+        ):
+            raise UserError(
+                f'filter "{key}" must be a list of at most {MAX_FILTER_VALUES} short labels.'
+            )
+        if values:
+            clean[key] = tuple(dict.fromkeys(values))
+    return clean
+
+
+def parse_request(data: object, models: ModelCatalog) -> SearchRequest:
+    """A request from JSON-like data, every field checked, with messages that say what to send."""
+    if not isinstance(data, dict):
+        raise UserError("Send a JSON object.")
+    model = models.check(data.get("model"))
+    corpus = _text(data.get("corpus"), '"corpus"', "the name of a stored corpus")
+    sentence = _text(data.get("sentence"), '"sentence"', "a non-empty string")
+    by = data.get("by", "embedding")
+    if by not in ("embedding", "context"):
+        raise UserError('"by" must be "embedding" or "context".')
+    k = _int(data.get("k", 50), '"k"')
+    if not 1 <= k <= MAX_K:
+        raise UserError(f'"k" must be between 1 and {MAX_K}.')
+    heads = data.get("heads")
+    if heads is not None:
+        if not isinstance(heads, list) or not all(
+            isinstance(h, int) and not isinstance(h, bool) for h in heads
+        ):
+            raise UserError('"heads" must be a list of head numbers.')
+        heads = tuple(dict.fromkeys(heads))
+    return SearchRequest(
+        model=model,
+        corpus=corpus.strip(),
+        sentence=sentence,
+        token_index=_int(data.get("token_index"), '"token_index"'),
+        layer=_int(data.get("layer", 0), '"layer"'),
+        heads=heads,
+        by=by,
+        k=k,
+        filters=parse_filters(data.get("filters")),
+        exclude_own_sentence=_flag(
+            data.get("exclude_own_sentence", True), '"exclude_own_sentence"'
+        ),
+        exact=_flag(data.get("exact", False), '"exact"'),
+    )
+
+
+def _check_labels(known: dict[str, set[str]], filters: dict) -> None:
+    unknown = [(key, v) for key, values in filters.items() for v in values if v not in known[key]]
+    if not unknown:
+        return
+    key, value = unknown[0]
+    sample = ", ".join(sorted(x for x in known[key] if x)[:20])
+    raise UserError(f"Unknown {key} label {value[:40]!r}; the corpus has: {sample}.")
+
+
+def query_vector(request: SearchRequest, analysis: Analysis, heads: int) -> np.ndarray:
+    """The layer's hidden state of the query token, or its selected heads' contexts."""
+    if request.by == "embedding":
+        return unit(analysis.hidden_states[request.layer + 1][request.token_index])
+    return context_query(
+        analysis.contexts[request.layer][request.token_index], heads, request.heads or range(heads)
+    )
+
+
+def search(store: Store, views: AttentionViews, request: SearchRequest) -> SearchResult:
+    started = time.perf_counter()
+    analysis = views.run(request.model, request.sentence)
+    view = views.view(request.model, request.sentence, words=False)
+    if not 0 <= request.layer < view.layers:
+        raise UserError(f'"layer" must be between 0 and {view.layers - 1} for {request.model}.')
+    heads = tuple(range(view.heads)) if request.heads is None else request.heads
+    if not heads or not all(0 <= h < view.heads for h in heads):
+        raise UserError(
+            f'"heads" must be a non-empty list of heads between 0 and {view.heads - 1}.'
+        )
+    if (
+        not 0 <= request.token_index < len(view.tokens)
+        or view.tokens[request.token_index].is_special
+    ):
+        raise UserError(
+            f'"token_index" must be the position of a word token (1 to {len(view.tokens) - 1}, '
+            "not special tokens)."
+        )
+    query = query_vector(replace(request, heads=heads), analysis, view.heads)
+    kind = "hidden" if request.by == "embedding" else "context"
+    filters = Filters(
+        **request.filters,
+        exclude_sentence=view.sentence if request.exclude_own_sentence else None,
+    )
+    try:
+        with store.transaction() as s:
+            if request.filters:
+                _check_labels(labels.known_labels(s), request.filters)
+            space = nearest.find_space(s, request.model, request.layer, kind)
+            corpus = nearest.corpus_id(s, request.corpus)
+            hits, exact = nearest.nearest(
+                s, space, query, request.k, corpus, filters, exact=request.exact
+            )
+            sentences = reads.sentences_with_tokens(
+                s, space.model_id, [h.sentence_id for h in hits]
+            )
+            positions: dict[int, list[int]] = {}
+            for h in hits:
+                positions.setdefault(h.sentence_id, []).append(h.position)
+            rows = reads.attention_rows(s, space.model_id, request.layer, positions, heads)
+    except SearchError as err:
+        raise UserError(str(err)) from err
+    scale = math.sqrt(view.heads / len(heads)) if kind == "context" else 1.0
+    matches = []
+    for h in hits:
+        sent = sentences[h.sentence_id]
+        matches.append(
+            Match(
+                sentence_id=h.sentence_id,
+                text=sent.text,
+                document=sent.document,
+                tokens=sent.tokens,
+                match_index=h.position,
+                max_attention_index=max_attended(
+                    rows.get((h.sentence_id, h.position)), sent.tokens
+                ),
+                score=round((1.0 - h.distance) * scale, 5),
+            )
+        )
+    return SearchResult(
+        request=request,
+        kind=view.kind,
+        exact=exact,
+        matches=matches,
+        summary=summarize(matches, causal=view.kind == "causal"),
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,119 @@
+"""The pages' logic without a browser: view-state transitions, what a view draws, and the
+model allow-list on every callback that reads a model from the URL."""
+
+import shutil
+
+import pytest
+from dash import no_update
+
+from dashapp.components import search_panel
+from dashapp.pages.attention import callbacks, components, ids, state
+from dashapp.urlstate import ViewState
+
+CONTROLS = {
+    "model": "m",
+    "layer": 1,
+    "heads": None,
+    "masks": [2],
+    "token": 2,
+    "hide": False,
+    "mode": "graph",
+    "threshold": 0.7,
+}
+
+
+def _state(**kw) -> dict:
+    return ViewState(**{"sentence": "The cat sat.", "model": "m", "layer": 1, "token": 2,
+                        "masks": (2,), **kw}).to_dict()  # fmt: skip
+
+
+def test_opening_a_url_sets_every_control():
+    out = state.sync(None, "?sentence=A+b.&layer=3&heads=1,2&token=1", {"model": "m"}, None, None)
+    assert out["url"] is no_update  # the URL is where the state came from
+    assert out["state"]["sentence"] == "A b." and out["state"]["model"] == "m"
+    assert (out["layer"], out["heads"], out["token"], out["sentence"]) == (3, [1, 2], 1, "A b.")
+
+
+def test_typed_text_counts_on_enter_and_a_new_sentence_drops_token_and_masks():
+    previous = _state()
+    typing = state.sync(ids.LAYER, None, {**CONTROLS, "layer": 2}, "Half typed", previous)
+    assert typing["state"]["sentence"] == "The cat sat."  # typing alone changes nothing
+    assert "layer=2" in typing["url"] and typing["masks"] is no_update
+    entered = state.sync(ids.SENTENCE, None, CONTROLS, "A new one.", previous)
+    assert entered["state"]["sentence"] == "A new one." and "sentence=A+new+one." in entered["url"]
+    assert entered["masks"] == [] and entered["token"] is None
+    assert entered["state"]["masks"] == [] and entered["state"]["token"] is None
+
+
+def test_examples_and_opened_results_fill_the_sentence_box():
+    previous = _state()
+    example = state.sync({"type": ids.EXAMPLE, "index": 1}, None, CONTROLS, "", previous)
+    assert example["sentence"] == state.EXAMPLES[1] == example["state"]["sentence"]
+    opened = state.sync(state.OPEN, None, CONTROLS, "", previous, "A corpus sentence.")
+    assert opened["sentence"] == "A corpus sentence." and opened["token"] is None
+    assert state.sync(state.OPEN, None, CONTROLS, "", previous, None)["state"] is no_update
+
+
+def test_nothing_changes_when_nothing_changed():
+    previous = _state()
+    same = state.sync(ids.LAYER, None, CONTROLS, "", previous)
+    assert all(v is no_update for v in same.values())
+    cleared = state.sync(ids.MODEL, None, {**CONTROLS, "model": None}, "", previous)
+    assert all(v is no_update for v in cleared.values())
+    other_model = state.sync(ids.MODEL, None, {**CONTROLS, "model": "n"}, "", previous)
+    assert other_model["state"]["model"] == "n" and other_model["masks"] == []
+
+
+def test_head_mask_and_token_toggles():
+    assert state.toggle_head(None, 2, 4) == [0, 1, 3]
+    assert state.toggle_head((0, 1, 3), 2, 4) is None  # all heads again
+    assert state.toggle_head((1,), 1, 4) == []
+    assert state.toggle_mask(ViewState(token=2, masks=(2, 5))) == [5]
+    assert state.toggle_mask(ViewState(token=3, masks=(5,))) == [3, 5]
+    assert state.toggle_mask(ViewState(token=None)) is None
+    assert state.select_token(ViewState(token=2), 2) is None
+    assert state.select_token(ViewState(token=2), 4) == 4
+
+
+def test_what_a_view_draws(explorer, app_env):
+    view = explorer.attention(app_env["model"], "The cat sat on the mat.", masks=[2])
+    s = ViewState.from_dict(_state(heads=(0, 3)))
+    fig, note = components.graph(view, s, None, None)
+    assert note == "Layer 1, mean of 2 selected heads" and fig["data"]
+    _, note = components.graph(view, s, 3, None)
+    assert note == "Layer 1, previewing head 3 alone"
+    assert components.mask_button(view, s) == (False, "Unmask token")
+    assert components.mask_button(view, ViewState.from_dict(_state(token=0)))[0]  # [CLS]
+    hover = components.hover_text(view, 2)
+    assert "masked with [MASK]" in hover and "POS: NOUN" in hover and "would predict here" in hover
+    labels = [a["text"] for a in components.thumbnails(view, s)["layout"]["annotations"]]
+    assert labels == ["head 0", "head 1", "head 2", "head 3"]  # the tiny model has 4
+
+
+def test_a_model_nobody_offered_is_never_loaded_from_a_url(app, tiny_models, tmp_path):
+    """/?sentence=hello%20world&token=1&model=/some/folder: every callback that reads the
+    model from the state refuses it before loading anything, even a loadable folder."""
+    from exbert.model import _load
+
+    folder = tmp_path / "a-real-model"
+    shutil.copytree(tiny_models["bert-encoder"], folder)
+    data = ViewState(sentence="hello world", model=str(folder), token=1).to_dict()
+    attempts = _load.cache_info().misses
+    with app.server.app_context():
+        figure, note = callbacks.render_graph(data, None, None)
+        side = callbacks.render_side(data)
+        query = callbacks.share_selection(data)
+        disabled, label = search_panel.button_state(query)
+    assert note == "" and not figure.data
+    assert "Unknown model" in str(side["messages"])
+    assert disabled and label == "Search"
+    assert _load.cache_info().misses == attempts, "a load of the folder was attempted"
+
+
+@pytest.mark.parametrize("form", [{}, {"k": "7", "own": True, "pos": ["NOUN"]}])
+def test_the_search_panel_asks_what_the_api_takes(form):
+    query = {"model": "m", "sentence": "s", "token": 2, "layer": 1, "heads": [0]}
+    request = search_panel.request_of(query, {"corpus": "wiki", **form})
+    assert request["token_index"] == 2 and request["heads"] == [0] and request["k"] == 50
+    assert request["exclude_own_sentence"] is not form.get("own", False)
+    assert request["filters"]["pos"] == form.get("pos", [])
