@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from dashapp.callbacks import explorer
@@ -38,6 +38,10 @@ def _timeout(err: QueryTimeout):
 
 @api.errorhandler(HTTPException)
 def _http_error(err: HTTPException):
+    if err.code == 413:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+        message = f"The request body is too large (at most {limit // 2**20} MB)."
+        return jsonify({"error": message}), 413
     return jsonify({"error": err.description}), err.code
 
 

@@ -22,6 +22,7 @@ from explore.errors import QueryTimeout, StoreUnavailable
 from explore.explorer import Explorer
 
 PAGES = (attention, corpora)
+MAX_BODY_BYTES = 2 * 2**20
 routes = Callbacks()
 
 
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None, explorer_: Explorer | None = No
         update_title=None,
     )
     app.server.extensions["exbert"] = ex
+    # a request body larger than this is refused with 413 (the API says so in JSON)
+    app.server.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.server.json = OrjsonProvider(app.server)
     app.server.register_blueprint(api)
     app.layout = html.Div([dcc.Location(id="url"), _navbar(), dbc.Container(id="page", fluid=True)])

@@ -32,25 +32,48 @@ class ViewState:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> ViewState:
-        if not d:
+    def from_dict(cls, d: object) -> ViewState:
+        """A state from a page's store. Forgiving like `parse`: the browser sends it back,
+        and a hostile client can send anything."""
+        if not isinstance(d, dict):
             return cls()
         heads = d.get("heads")
+        threshold = _number(d.get("threshold"), DEFAULT_THRESHOLD)
         return cls(
-            sentence=d.get("sentence") or "",
-            model=d.get("model") or "",
-            layer=int(d.get("layer") or 0),
-            heads=None if heads is None else tuple(heads),
-            masks=tuple(d.get("masks") or ()),
-            token=d.get("token"),
-            hide_special=bool(d.get("hide_special")),
-            mode=d.get("mode") or "graph",
-            threshold=float(d.get("threshold", DEFAULT_THRESHOLD)),
-            extra=dict(d.get("extra") or {}),
+            sentence=d.get("sentence") if isinstance(d.get("sentence"), str) else "",
+            model=d.get("model") if isinstance(d.get("model"), str) else "",
+            layer=_int(d.get("layer")) or 0,
+            heads=None if heads is None else _int_list(heads),
+            masks=_int_list(d.get("masks")),
+            token=_int(d.get("token")),
+            hide_special=d.get("hide_special") is True,
+            mode="heatmap" if d.get("mode") == "heatmap" else "graph",
+            threshold=min(1.0, max(0.0, threshold)),
+            extra={k: v for k, v in (d.get("extra") or {}).items() if isinstance(v, str)}
+            if isinstance(d.get("extra"), dict)
+            else {},
         )
 
 
-def _ints(value: str | None) -> tuple[int, ...]:
+def _int(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**31) < value < 2**31:
+        return None
+    return value
+
+
+def _int_list(value: object) -> tuple[int, ...]:
+    if not isinstance(value, list | tuple):
+        return ()
+    return tuple(dict.fromkeys(v for v in map(_int, value) if v is not None))
+
+
+def _number(value: object, default: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return default
+    return float(value)
+
+
+def _query_ints(value: str | None) -> tuple[int, ...]:
     out = []
     for part in (value or "").split(","):
         part = part.strip()
@@ -76,15 +99,15 @@ def parse(search: str | None) -> ViewState:
         threshold = min(1.0, max(0.0, float(q.get("threshold", DEFAULT_THRESHOLD))))
     except ValueError:
         threshold = DEFAULT_THRESHOLD
-    layer = _ints(q.get("layer"))
-    token = _ints(q.get("token"))
+    layer = _query_ints(q.get("layer"))
+    token = _query_ints(q.get("token"))
     heads = q.get("heads")
     return ViewState(
         sentence=q.get("sentence", ""),
         model=q.get("model", ""),
         layer=layer[0] if layer else 0,
-        heads=None if heads in (None, "all") else _ints(heads),
-        masks=_ints(q.get("masks")),
+        heads=None if heads in (None, "all") else _query_ints(heads),
+        masks=_query_ints(q.get("masks")),
         token=token[0] if token else None,
         hide_special=q.get("hide_special") in ("1", "true", "on"),
         mode="heatmap" if q.get("mode") == "heatmap" else "graph",

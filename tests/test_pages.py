@@ -117,3 +117,40 @@ def test_the_search_panel_asks_what_the_api_takes(form):
     assert request["token_index"] == 2 and request["heads"] == [0] and request["k"] == 50
     assert request["exclude_own_sentence"] is not form.get("own", False)
     assert request["filters"]["pos"] == form.get("pos", [])
+
+
+def test_callbacks_take_any_value_a_client_sends(app):
+    """Dash hands callbacks whatever the browser (or anyone) posts: none of them may fail
+    on a value of the wrong type or range; they show a message or nothing instead."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False)
+        | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+        max_leaves=8,
+    )  # fmt: skip
+    fields = ["sentence", "model", "layer", "heads", "masks", "token", "hide_special", "mode"]
+    states = json_values | st.fixed_dictionaries(
+        {"sentence": st.sampled_from(["The cat sat.", "", None, 7])},
+        optional={f: json_values for f in fields[1:]},
+    )
+    triggers = st.sampled_from([None, ids.URL, ids.SENTENCE, ids.RUN, ids.MODEL, ids.LAYER,
+                                state.OPEN, {"type": ids.EXAMPLE, "index": 99}]) | json_values  # fmt: skip
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        data=states, event=json_values, trigger=triggers, controls=json_values, extra=json_values
+    )
+    def check(data, event, trigger, controls, extra):
+        state.sync(trigger, extra, controls, extra, data, extra)
+        with app.server.app_context():
+            callbacks.render_graph(data, event, event)
+            callbacks.render_side(data)
+            search_panel.button_state(callbacks.share_selection(data))
+            search_panel.button_state(extra)
+            callbacks.select_token(event, data)
+            callbacks.toggle_mask(1, data)
+
+    check()

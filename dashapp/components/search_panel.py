@@ -123,8 +123,10 @@ def layout(
 
 
 def request_of(query: dict | None, form: dict) -> dict:
-    """The search request (as POST /api/search takes it) for a page's query and the form."""
-    query = query or {}
+    """The search request (as POST /api/search takes it) for a page's query and the form;
+    the explorer checks every value."""
+    query = query if isinstance(query, dict) else {}
+    form = form if isinstance(form, dict) else {}
     k = form.get("k")
     return {
         "model": query.get("model"),
@@ -147,12 +149,17 @@ def request_of(query: dict | None, form: dict) -> dict:
 
 @registry(Output(BUTTON, "disabled"), Output(BUTTON, "children"), Input(QUERY, "data"))
 def button_state(query):
-    if not query or not query.get("sentence") or query.get("token") is None:
+    if not isinstance(query, dict) or not query.get("sentence"):
+        return True, "Search"
+    token = query.get("token")
+    if isinstance(token, bool) or not isinstance(token, int) or token < 0:
         return True, "Search"
     try:
         view = explorer().attention(query.get("model"), query["sentence"], words=False)
-        label = display_label(view.tokens[query["token"]].text)
-    except (UserError, IndexError, TypeError):
+        if token >= len(view.tokens) or view.tokens[token].is_special:
+            return True, "Search"
+        label = display_label(view.tokens[token].text)
+    except UserError:
         return True, "Search"
     return False, f"Search '{label}'"
 
@@ -323,7 +330,10 @@ def open_result(_clicks, payload):
     trigger = ctx.triggered_id
     if not isinstance(trigger, dict) or not ctx.triggered[0]["value"] or not payload:
         return no_update  # results appearing, not a click
-    return payload["results"][trigger["index"]]["text"]
+    try:
+        return str(payload["results"][trigger["index"]]["text"])
+    except (KeyError, IndexError, TypeError):
+        return no_update
 
 
 @registry(
@@ -335,10 +345,10 @@ def open_result(_clicks, payload):
 def download_csv(n, payload):
     """The CSV of the search shown, rerun on the server from its request (the page
     keeps only what it shows)."""
-    if not n or not payload:
+    if not n or not isinstance(payload, dict):
         return no_update
     try:
-        result = explorer().search(payload["request"])
+        result = explorer().search(payload.get("request"))
     except FAILURES:
         return no_update
     return {

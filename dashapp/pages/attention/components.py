@@ -80,18 +80,31 @@ def graph(
     return fig, note
 
 
-def hovered_head(event: dict | None, view: AttentionView) -> int | None:
+def _point(event: object) -> dict:
+    """The first point of a Plotly hover or click event ({} when there is none)."""
+    points = event.get("points") if isinstance(event, dict) else None
+    if isinstance(points, list) and points and isinstance(points[0], dict):
+        return points[0]
+    return {}
+
+
+def hovered_head(event: object, view: AttentionView) -> int | None:
     """The head under the pointer in the thumbnail grid."""
-    if not event or not event.get("points"):
+    point = _point(event)
+    x, y = point.get("x"), point.get("y")
+    if not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and abs(v) < 1e6 for v in (x, y)
+    ):
         return None
-    point = event["points"][0]
-    return figures.head_at(point["x"], point["y"], len(view.tokens), view.heads)
+    return figures.head_at(x, y, len(view.tokens), view.heads)
 
 
-def hovered_token(event: dict | None) -> int | None:
-    if event and event.get("points") and "customdata" in event["points"][0]:
-        return int(event["points"][0]["customdata"])
-    return None
+def hovered_token(event: object) -> int | None:
+    """The token (its position in the full list) under the pointer in the graph."""
+    value = _point(event).get("customdata")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 10_000:
+        return None
+    return value
 
 
 def truncation_notice(view: AttentionView) -> list:

@@ -39,19 +39,22 @@ def control_values(state: ViewState) -> dict:
     }
 
 
-def _from_controls(sentence: str | None, controls: dict, old: ViewState) -> ViewState:
+def _from_controls(sentence: object, controls: dict, old: ViewState) -> ViewState:
+    """The state the controls show; values from the browser are parsed forgivingly."""
     threshold = controls.get("threshold")
-    return ViewState(
-        sentence=(sentence or "").strip(),
-        model=controls.get("model") or "",
-        layer=int(controls.get("layer") or 0),
-        heads=None if controls.get("heads") is None else tuple(controls["heads"]),
-        masks=tuple(controls.get("masks") or ()),
-        token=controls.get("token"),
-        hide_special=bool(controls.get("hide")),
-        mode=controls.get("mode") or "graph",
-        threshold=float(threshold if threshold is not None else urlstate.DEFAULT_THRESHOLD),
-        extra=old.extra,
+    return ViewState.from_dict(
+        {
+            "sentence": sentence.strip() if isinstance(sentence, str) else "",
+            "model": controls.get("model"),
+            "layer": controls.get("layer"),
+            "heads": controls.get("heads"),
+            "masks": controls.get("masks"),
+            "token": controls.get("token"),
+            "hide_special": bool(controls.get("hide")),
+            "mode": controls.get("mode"),
+            "threshold": urlstate.DEFAULT_THRESHOLD if threshold is None else threshold,
+            "extra": old.extra,
+        }
     )
 
 
@@ -71,10 +74,12 @@ def sync(
     to show.
     """
     out = dict.fromkeys(OUTPUTS, no_update)
+    controls = controls if isinstance(controls, dict) else {}
     if trigger is None or trigger == ids.URL:
-        state = urlstate.parse(search)
+        state = urlstate.parse(search if isinstance(search, str) else None)
         if not state.model:
-            state = replace(state, model=controls.get("model") or "")
+            model = controls.get("model")
+            state = replace(state, model=model if isinstance(model, str) else "")
         out.update(state=state.to_dict(), sentence=state.sentence, **control_values(state))
         return out
     if trigger == ids.MODEL and not controls.get("model"):
@@ -84,9 +89,12 @@ def sync(
     if trigger in (ids.SENTENCE, ids.RUN):
         sentence = typed
     elif isinstance(trigger, dict) and trigger.get("type") == ids.EXAMPLE:
-        sentence = EXAMPLES[trigger["index"]]
+        index = trigger.get("index")
+        if not isinstance(index, int) or not 0 <= index < len(EXAMPLES):
+            return out
+        sentence = EXAMPLES[index]
     elif trigger == OPEN:
-        if not opened:
+        if not opened or not isinstance(opened, str):
             return out
         sentence = opened
     state = _from_controls(sentence, controls, old)
