@@ -146,7 +146,8 @@ def start_server(home: str, workers: int | None) -> tuple[subprocess.Popen, str]
     args = [sys.executable, "-m", "exbert.cli", "serve", "--port", str(port)]
     if workers:
         args += ["--workers", str(workers)]
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = open(os.environ.get("EXBERT_BENCH_SERVER_LOG", os.devnull), "w")  # noqa: SIM115
+    proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:

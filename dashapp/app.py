@@ -8,14 +8,17 @@ without being re-rendered on every change.
 
 from __future__ import annotations
 
+import time
+
 import dash_bootstrap_components as dbc
 import orjson
-from dash import Dash, Input, Output, dcc, html
+from dash import Dash, Input, Output, State, dcc, html
+from flask import g
 from flask.json.provider import DefaultJSONProvider
 
 from dashapp.api import api
 from dashapp.callbacks import Callbacks, explorer
-from dashapp.components import search_panel
+from dashapp.components import figure_export, search_panel
 from dashapp.pages import attention, corpora
 from exbert.config import Settings
 from explore.errors import QueryTimeout, StoreUnavailable
@@ -61,18 +64,46 @@ def create_app(settings: Settings | None = None, explorer_: Explorer | None = No
         update_title=None,
     )
     app.server.extensions["exbert"] = ex
+    app.server.extensions["dash"] = app  # for dashapp/wsgi.py and tests
     # a request body larger than this is refused with 413 (the API says so in JSON)
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.server.json = OrjsonProvider(app.server)
     app.server.register_blueprint(api)
-    app.layout = html.Div([dcc.Location(id="url"), _navbar(), dbc.Container(id="page", fluid=True)])
-    for registry in (routes, attention.registry, search_panel.registry):
+    app.layout = html.Div(
+        [
+            dcc.Location(id="url"),
+            figure_export.store(),
+            _navbar(),
+            dbc.Container(id="page", fluid=True),
+        ]
+    )
+    for registry in (routes, attention.registry, search_panel.registry, figure_export.registry):
         registry.register(app)
+    _time_requests(app.server)
     return app
 
 
-@routes(Output("page", "children"), Input("url", "pathname"))
-def route(pathname: str | None):
+def _time_requests(server) -> None:
+    """A Server-Timing header on every answer: the browser's devtools (and
+    bench/browser.py) then show the server's share of what a person waits for."""
+
+    @server.before_request
+    def _start() -> None:
+        g.exbert_started = time.perf_counter()
+
+    @server.after_request
+    def _stamp(response):
+        started = g.get("exbert_started")
+        if started is not None:
+            response.headers["Server-Timing"] = (
+                f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+            )
+        return response
+
+
+@routes(Output("page", "children"), Input("url", "pathname"), State("url", "search"))
+def route(pathname: str | None, search: str | None):
+    """A page for the path, built as the query string asks (the page keeps its state there)."""
     ex = explorer()
     if pathname in (None, "", attention.PATH):
         try:
@@ -80,7 +111,8 @@ def route(pathname: str | None):
         except (StoreUnavailable, QueryTimeout) as err:
             corpora_, labels, problem = [], {}, str(err)
         models = ex.models.available()
-        return attention.layout(models, models[0], problem, corpora_, labels, problem)
+        view = attention.initial(search, models[0])
+        return attention.layout(models, view, problem, corpora_, labels, problem)
     if pathname == corpora.PATH:
         try:
             return corpora.layout(ex.corpora())

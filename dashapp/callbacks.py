@@ -19,6 +19,7 @@ from explore.explorer import Explorer
 class Callbacks:
     def __init__(self) -> None:
         self._specs: list[tuple[tuple, dict, Callable]] = []
+        self._clientside: list[tuple] = []
 
     def __call__(self, *args, **kwargs) -> Callable[[Callable], Callable]:
         """Use like `dash.callback`: `@callbacks(Output(...), Input(...))`."""
@@ -29,9 +30,15 @@ class Callbacks:
 
         return record
 
+    def clientside(self, function, *args, **kwargs) -> None:
+        """A clientside callback (`function`: a dash.ClientsideFunction in assets/)."""
+        self._clientside.append((function, args, kwargs))
+
     def register(self, app: Dash) -> None:
         for args, kwargs, function in self._specs:
             app.callback(*args, **kwargs)(function)
+        for function, args, kwargs in self._clientside:
+            app.clientside_callback(function, *args, **kwargs)
 
 
 def explorer() -> Explorer:

@@ -82,6 +82,11 @@ def _query_ints(value: str | None) -> tuple[int, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def names_sentence(search: str | None) -> bool:
+    """Whether the query string has a sentence at all (blank counts: it asks for one)."""
+    return "sentence" in parse_qs((search or "").lstrip("?"), keep_blank_values=True)
+
+
 def parse(search: str | None) -> ViewState:
     q = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?"), keep_blank_values=True).items()}
     known = {

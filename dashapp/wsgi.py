@@ -35,10 +35,17 @@ def default_workers() -> int:
 
 
 def application(settings: Settings | None = None):
-    """The WSGI application (the Dash app's Flask server) for these settings."""
+    """The WSGI application (the Dash app's Flask server) for these settings.
+
+    The page is rendered once here: Dash learns which script files it may serve
+    while it renders the page, and with several workers the browser fetches the
+    scripts from a worker that may never have rendered it (a 500, a blank page).
+    """
     from dashapp.app import create_app
 
-    return create_app(settings or Settings.from_env()).server
+    server = create_app(settings or Settings.from_env()).server
+    server.test_client().get("/")
+    return server
 
 
 def _share_cores(workers: int):
@@ -85,6 +92,8 @@ def serve(settings: Settings, host: str, port: int, workers: int | None = None) 
         "graceful_timeout": 3,
         "keepalive": 5,
         "accesslog": "-",
+        # who answered and how long it took: the worker's pid, the time in ms
+        "access_log_format": '%(h)s [%(p)s] "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"',
         "errorlog": "-",
         "post_fork": _share_cores(workers),
         "post_worker_init": _warm,

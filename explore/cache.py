@@ -11,9 +11,13 @@ V = TypeVar("V")
 
 
 class LRU(Generic[V]):
+    """Computes a missing value once: a page's callbacks ask for the same new sentence at
+    the same moment, and each extra model run would make all of them wait longer."""
+
     def __init__(self, size: int):
         self.size = size
         self._items: OrderedDict[Hashable, V] = OrderedDict()
+        self._computing: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def __contains__(self, key: Hashable) -> bool:
@@ -21,19 +25,32 @@ class LRU(Generic[V]):
             return key in self._items
 
     def get(self, key: Hashable, compute: Callable[[], V]) -> V:
-        """The cached value, or `compute()` stored. Computed outside the lock: two
-        threads may both compute a missing value, and the first stored wins."""
-        with self._lock:
-            if key in self._items:
+        """The cached value, or `compute()` stored; callers of the same missing key wait
+        for the first one's result (an exception is theirs alone: the next caller retries)."""
+        while True:
+            with self._lock:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    return self._items[key]
+                busy = self._computing.get(key)
+                if busy is None:
+                    busy = self._computing[key] = threading.Lock()
+                    busy.acquire()
+                    break
+            with busy:  # another thread computes it: wait, then look again
+                pass
+        try:
+            value = compute()
+            with self._lock:
+                self._items[key] = value
                 self._items.move_to_end(key)
-                return self._items[key]
-        value = compute()
-        with self._lock:
-            value = self._items.setdefault(key, value)
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return value
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+            return value
+        finally:
+            with self._lock:
+                del self._computing[key]
+            busy.release()
 
     def clear(self) -> None:
         with self._lock:

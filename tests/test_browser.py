@@ -31,11 +31,17 @@ def browser(request):
 
 
 def wait(driver, seconds=30):
-    return WebDriverWait(driver, seconds)
+    """Plotly and the grid redraw often: an element read a moment ago may be gone."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def graph_labels(driver) -> list[str]:
-    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#attn-graph .textpoint")]
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('#attn-graph .textpoint'))"
+        ".map(e => e.textContent)"
+    )
 
 
 def line_count(driver) -> int:
@@ -60,8 +66,10 @@ def severe_console_errors(driver) -> list[str]:
 def test_type_a_sentence_and_see_the_graph(live, browser):
     browser.get(live + "/")
     box = wait(browser).until(EC.element_to_be_clickable((By.ID, "attn-sentence")))
+    box.clear()  # the landing example
     box.send_keys("The cat sat on the mat.", Keys.ENTER)
-    wait(browser).until(lambda d: "cat" in graph_labels(d))
+    wait(browser).until(lambda d: query(d).get("sentence") == "The cat sat on the mat.")
+    wait(browser).until(lambda d: "because" not in graph_labels(d) and "cat" in graph_labels(d))
     labels = graph_labels(browser)
     assert labels.count("cat") == 2 and "[CLS]" in labels  # left and right columns
     assert line_count(browser) > 0
@@ -172,7 +180,12 @@ def test_hovering_a_word_shows_its_annotation(live, browser):
         word = [
             e for e in d.find_elements(By.CSS_SELECTOR, "#attn-graph .textpoint") if e.text == "cat"
         ][0]
-        ActionChains(d).move_to_element(word).move_by_offset(1, 0).perform()
+        # away and back: the same point hovered again is no new hover, and the first
+        # hover may come before spaCy has read the sentence
+        away = d.find_element(By.ID, "attn-combine-note")
+        ActionChains(d).move_to_element(away).pause(0.2).move_to_element(word).move_by_offset(
+            1, 0
+        ).perform()
         labels = " ".join(
             e.text for e in d.find_elements(By.CSS_SELECTOR, "#attn-graph .hoverlayer .hovertext")
         )
@@ -211,7 +224,7 @@ def test_a_copied_url_restores_the_view(live, browser):
 @pytest.mark.parametrize(
     ("search", "message"),
     [
-        ("", "Type a sentence"),
+        ("?sentence=", "Type a sentence"),
         ("?sentence=+++", "Type a sentence"),
         ("?sentence=The+cat.&model=no-such/model", "Unknown model 'no-such/model'"),
         ("?sentence=" + "word+" * 300, "it was cut after"),
@@ -225,47 +238,149 @@ def test_bad_input_shows_a_message_and_the_app_keeps_serving(live, browser, sear
     assert severe_console_errors(browser) == []
 
 
-def test_search_from_the_page(search_env, browser):
+def test_the_landing_page_starts_with_a_graph(live, browser):
+    """/ opens on an example sentence, drawn: something to see before typing anything."""
+    from dashapp.pages.attention.state import EXAMPLES
+
+    browser.get(live + "/")
+    wait(browser).until(lambda d: "cat" in graph_labels(d))
+    assert line_count(browser) > 0
+    assert browser.find_element(By.ID, "attn-sentence").get_attribute("value") == EXAMPLES[0]
+    assert "sentence" not in query(browser)  # the address stays clean until something changes
+    assert severe_console_errors(browser) == []
+
+
+def _overlaps(a: dict, b: dict) -> bool:
+    return not (
+        a["right"] <= b["left"] or b["right"] <= a["left"]
+        or a["bottom"] <= b["top"] or b["bottom"] <= a["top"]
+    )  # fmt: skip
+
+
+def test_head_labels_do_not_overlap_at_twelve_heads(tiny_models, db_url, tmp_path, browser):
+    """A model with 12 heads: every thumbnail's label is readable, none over another or over
+    a thumbnail of the row above; and the layer slider's labels leave "Heads" visible."""
+    from dashapp.app import create_app
+    from tests import tiny
+    from tests.conftest import settings_for
+
+    model = str(tiny.build("bert-mlm", tmp_path / "twelve", heads=12))
+    server = LiveServer(create_app(settings_for(model, db_url)).server)
+    try:
+        browser.get(server.url + "/?sentence=The+cat+sat+on+the+mat+because+it+was+tired.")
+        wait(browser).until(
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, "#attn-thumbs .annotation-text")) == 12
+        )
+        boxes = browser.execute_script(
+            "return Array.from(document.querySelectorAll('#attn-thumbs .annotation-text'))"
+            ".map(e => e.getBoundingClientRect().toJSON())"
+        )
+        assert all(b["width"] > 0 for b in boxes)
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:
+                assert not _overlaps(a, b), (a, b)
+        # each label sits above its own thumbnail, clear of the row above
+        veils = browser.execute_script(
+            "const gd = document.querySelector('#attn-thumbs .js-plotly-plot');"
+            "return gd._fullLayout.shapes.map(s => [s.y0, s.y1]);"
+        )
+        assert len(veils) == 12
+        heads_label = browser.find_element(By.XPATH, "//span[text()='Heads']").rect
+        for mark in browser.find_elements(
+            By.CSS_SELECTOR, "#attn-layer .dash-slider-mark, #attn-layer .rc-slider-mark-text"
+        ):
+            assert not _overlaps(_rect(mark.rect), _rect(heads_label))
+        assert severe_console_errors(browser) == []
+    finally:
+        server.stop()
+
+
+def _rect(r: dict) -> dict:
+    return {
+        "left": r["x"],
+        "right": r["x"] + r["width"],
+        "top": r["y"],
+        "bottom": r["y"] + r["height"],
+    }
+
+
+def test_figures_save_as_svg_and_png(live, browser, tmp_path):
+    """The attention graph downloads as a standalone SVG (for papers) and as a PNG."""
+    browser.execute_cdp_cmd(
+        "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
+    )
+    browser.get(live + "/?sentence=The+cat+sat+on+the+mat.")
+    wait(browser).until(lambda d: "cat" in graph_labels(d))
+    for fmt in ("svg", "png"):
+        button = browser.find_element(
+            By.CSS_SELECTOR,
+            f"#attn-graph-export-{fmt}, [id*='\"format\":\"{fmt}\"'][id*='attn-graph']",
+        )
+        button.click()
+        wait(browser).until(lambda d, f=fmt: list(tmp_path.glob(f"exbert-attention*.{f}")))
+    svg = next(tmp_path.glob("exbert-attention*.svg")).read_text()
+    assert svg.startswith("<svg") and ">cat<" in svg and "<path" in svg
+    png = next(tmp_path.glob("exbert-attention*.png")).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
+    assert severe_console_errors(browser) == []
+
+
+def rows(driver) -> list:
+    return driver.find_elements(By.CSS_SELECTOR, "#search-grid .ag-row")
+
+
+def test_search_from_the_page(search_env, browser, tmp_path):
     from dashapp.app import create_app
 
     server = LiveServer(create_app(search_env["settings"]).server)
+    browser.execute_cdp_cmd(
+        "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
+    )
     try:
         browser.set_window_size(1400, 2600)
         browser.get(server.url + "/?sentence=The+cat+sat+on+the+mat+in+New+York.&token=2&layer=1")
         button = wait(browser).until(EC.element_to_be_clickable((By.ID, "search-button")))
         assert "Search 'cat'" in button.text
         button.click()
-        wait(browser).until(lambda d: "matches in" in d.find_element(By.ID, "search-message").text)
-        # the list renders after the message at times: wait for it rather than race it
         wait(browser).until(
-            lambda d: len(d.find_elements(By.CSS_SELECTOR, "#search-list .search-result")) == 50
+            lambda d: "50 matches in" in d.find_element(By.ID, "search-message").text
         )
-        assert len(browser.find_elements(By.CSS_SELECTOR, "#search-summary .js-plotly-plot")) == 7
+        wait(browser).until(lambda d: len(rows(d)) >= 5)  # a virtualised grid draws what shows
+        # one summary figure with its seven panels
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#search-summary .js-plotly-plot")) == 1
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#search-summary .barlayer .trace")) == 7
+        # every match is marked and carries its annotation on hover
+        matches = browser.find_elements(By.CSS_SELECTOR, "#search-grid .search-word.match")
+        assert matches and all(", " in m.get_attribute("title") for m in matches)
         # a POS filter: every match is then a noun
         browser.find_element(By.CSS_SELECTOR, "#search-pos").click()
         ActionChains(browser).send_keys("NOUN").pause(0.3).send_keys(Keys.ENTER).perform()
         browser.find_element(By.TAG_NAME, "h5").click()  # close the menu
         button.click()
-        wait(browser).until(
-            lambda d: (
-                len(d.find_elements(By.CSS_SELECTOR, "#search-list .search-result")) == 50
-                and "NOUN"
-                in d.find_element(
-                    By.CSS_SELECTOR, "#search-list .search-result span[style*='bold']"
-                ).get_attribute("title")
-            )
-        )
-        titles = [
-            e.get_attribute("title")
-            for e in browser.find_elements(
-                By.CSS_SELECTOR, "#search-list .search-result span[style*='bold']"
-            )
-        ]
-        assert titles and all(", NOUN (" in t for t in titles)
+
+        def all_nouns(d):
+            titles = [
+                m.get_attribute("title")
+                for m in d.find_elements(By.CSS_SELECTOR, "#search-grid .search-word.match")
+            ]
+            pos = [
+                c.text
+                for c in d.find_elements(By.CSS_SELECTOR, "#search-grid [col-id='match_pos']")
+            ]
+            return titles and all(", NOUN (" in t for t in titles) and set(pos[1:]) == {"NOUN"}
+
+        wait(browser).until(all_nouns)
+        # the CSV comes from the server with the annotations
+        browser.find_element(By.ID, "search-csv-button").click()
+        wait(browser).until(lambda d: list(tmp_path.glob("exbert-search*.csv")))
+        csv = next(tmp_path.glob("exbert-search*.csv")).read_text().splitlines()
+        assert csv[0].startswith("rank,score,sentence_id") and len(csv) == 51
+        assert all(",NOUN," in line for line in csv[1:])
         # clicking a result loads its sentence into the attention view
-        first = browser.find_elements(By.CSS_SELECTOR, "#search-list .search-result")[0]
-        badge = first.find_element(By.CSS_SELECTOR, ".badge").text
-        text = first.text[len(badge) :].strip()
+        first = browser.find_element(
+            By.CSS_SELECTOR, "#search-grid .ag-row[row-index='0'] [col-id='sentence']"
+        )
+        text = first.text
         first.click()
         wait(browser).until(lambda d: query(d).get("sentence") == text)
         assert browser.find_element(By.ID, "attn-sentence").get_attribute("value") == text

@@ -88,13 +88,41 @@ def test_head_thumbnails_grid_veils_unselected_heads_and_maps_clicks_back():
     att = np.random.default_rng(1).random((5, 3, 3))
     fig = figures.head_thumbnails(att, [1, 3], columns=3)
     z = np.array(fig["data"][0]["z"], dtype=float)
-    assert z.shape == (7, 11)  # 2 rows x 3 columns of 3x3, with 1-cell gaps
-    np.testing.assert_allclose(z[4:7, 0:3], att[3], atol=1e-3)  # head 3: second row, first column
-    veiled = {(s["x0"], s["y0"]) for s in fig["layout"]["shapes"]}
-    assert veiled == {(-0.5, -0.5), (7.5, -0.5), (3.5, 3.5)}  # heads 0, 2, 4
-    assert figures.head_at(5, 1, tokens=3, heads=5, columns=3) == 1
-    assert figures.head_at(9, 6, tokens=3, heads=5, columns=3) is None  # no head 5
-    assert figures.head_at(3, 1, tokens=3, heads=5, columns=3) is None  # a gap
+    # 2 rows x 3 columns of 3x3; a blank column between thumbnails, 2 blank label rows above each
+    assert z.shape == (10, 11)
+    np.testing.assert_allclose(z[7:10, 0:3], att[3], atol=5e-3)  # head 3: second row, first column
+    assert np.isnan(z[5:7]).all() and np.isnan(z[:, 3]).all()  # the gaps
+    veils = fig["layout"]["shapes"]
+    assert len(veils) == 5  # one per head, shown for the unselected ones
+    veiled = {(s["x0"], s["y0"]) for s in veils if s["visible"]}
+    assert veiled == {(-0.5, 1.5), (7.5, 1.5), (3.5, 6.5)}  # heads 0, 2, 4
+    labels = {a["text"]: a["y"] for a in fig["layout"]["annotations"]}
+    assert labels["head 3"] < 6.5 and labels["head 3"] > 4.5  # in the blank rows above head 3
+    assert figures.head_at(5, 3, tokens=3, heads=5, columns=3) == 1
+    assert figures.head_at(1, 8, tokens=3, heads=5, columns=3) == 3
+    assert figures.head_at(9, 8, tokens=3, heads=5, columns=3) is None  # no head 5
+    assert figures.head_at(3, 3, tokens=3, heads=5, columns=3) is None  # a gap
+    assert figures.head_at(1, 0, tokens=3, heads=5, columns=3) is None  # a label row
+
+
+def test_offset_histogram_has_a_fixed_readable_axis():
+    from dashapp.figures.charts import offset_bins, summary_figure
+
+    labels, counts = offset_bins({"-40": 2, "-10": 1, "-1": 5, "0": 1, "3": 2, "11": 4})
+    assert len(labels) == 23 and labels[0] == "≤-11" and labels[-1] == "≥+11"
+    assert dict(zip(labels, counts, strict=True)) | {} == {
+        **dict.fromkeys(labels, 0), "≤-11": 2, "-10": 1, "-1": 5, "0": 1, "+3": 2, "≥+11": 4,
+    }  # fmt: skip
+    summary = {
+        "match": {"pos": {"NOUN": 3}, "dep": {"nsubj": 3}, "ent_type": {"(none)": 3}},
+        "max_attention": {"pos": {"DET": 2}, "dep": {"det": 2}, "ent_type": {"(none)": 2}},
+        "offset": {"-1": 2},
+        "match_is_next_token": True,
+    }
+    fig = summary_figure(summary)
+    assert len(fig["data"]) == 7  # one figure, seven panels
+    titles = [a["text"] for a in fig["layout"]["annotations"]]
+    assert titles[0].startswith("token after each match") and "offset" in titles[-1]
 
 
 def test_display_labels():
@@ -133,3 +161,22 @@ def test_url_state_round_trips_and_forgives():
 def test_url_parse_never_raises(search):
     state = urlstate.parse(search)
     assert isinstance(state, ViewState) and urlstate.parse(urlstate.encode(state)) == state
+
+
+def test_long_inputs_are_pooled_in_the_thumbnails_and_clicks_still_find_their_head():
+    att = np.zeros((5, 40, 40))
+    att[2, np.arange(40), np.arange(40)] = 1.0  # head 2 looks at itself
+    att[3, :, 0] = 1.0  # head 3 looks at the first token
+    pooled = figures.pool(att, 16)
+    assert pooled.shape == (5, 16, 16)
+    assert (
+        (np.diag(pooled[2]) == 1).all()
+        and (pooled[3][:, 0] == 1).all()
+        and pooled[3][:, 1:].max() == 0
+    )
+    fig = figures.head_thumbnails(att, [0, 1, 2, 3, 4])
+    z = np.array(fig["data"][0]["z"], dtype=float)
+    dx, dy = figures.thumbnail_pitch(16)
+    assert z.shape == (2 * dy, 4 * dx - (dx - 16))
+    # a click in the middle of head 2's thumbnail (third column, first row) finds head 2
+    assert figures.head_at(2 * dx + 8, (dy - 16) + 8, tokens=40, heads=5) == 2

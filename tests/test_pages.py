@@ -64,15 +64,31 @@ def test_nothing_changes_when_nothing_changed():
     assert other_model["state"]["model"] == "n" and other_model["masks"] == []
 
 
-def test_head_mask_and_token_toggles():
-    assert state.toggle_head(None, 2, 4) == [0, 1, 3]
-    assert state.toggle_head((0, 1, 3), 2, 4) is None  # all heads again
-    assert state.toggle_head((1,), 1, 4) == []
+def test_mask_and_token_toggles():
     assert state.toggle_mask(ViewState(token=2, masks=(2, 5))) == [5]
     assert state.toggle_mask(ViewState(token=3, masks=(5,))) == [3, 5]
     assert state.toggle_mask(ViewState(token=None)) is None
     assert state.select_token(ViewState(token=2), 2) is None
     assert state.select_token(ViewState(token=2), 4) == 4
+
+
+def test_the_renders_input_changes_only_with_what_the_model_reads():
+    previous = _state()
+    assert state.input_of(previous) == {
+        "sentence": "The cat sat.",
+        "model": "m",
+        "masks": [2],
+        "token": 2,
+    }
+    layer = state.sync(ids.LAYER, None, {**CONTROLS, "layer": 3}, "", previous)
+    assert state.input_of(layer["state"]) == state.input_of(previous)
+    token = state.sync(ids.TOKEN, None, {**CONTROLS, "token": 1}, "", previous)
+    assert state.input_of(token["state"])["token"] == 1
+    drawn = state.view_state(state.input_of(previous), 4, [1, 2], True, "heatmap", 0.5)
+    assert (drawn.layer, drawn.heads, drawn.hide_special, drawn.mode, drawn.threshold) == (
+        4, (1, 2), True, "heatmap", 0.5,
+    )  # fmt: skip
+    assert (drawn.sentence, drawn.token, drawn.masks) == ("The cat sat.", 2, (2,))
 
 
 def test_what_a_view_draws(explorer, app_env):
@@ -97,14 +113,15 @@ def test_a_model_nobody_offered_is_never_loaded_from_a_url(app, tiny_models, tmp
 
     folder = tmp_path / "a-real-model"
     shutil.copytree(tiny_models["bert-encoder"], folder)
-    data = ViewState(sentence="hello world", model=str(folder), token=1).to_dict()
+    data = state.input_of(ViewState(sentence="hello world", model=str(folder), token=1).to_dict())
+    display = {"layer": 0, "heads": None, "hide": False, "mode": "graph", "threshold": 0.7}
     attempts = _load.cache_info().misses
     with app.server.app_context():
-        figure, note = callbacks.render_graph(data, None, None)
-        side = callbacks.render_side(data)
-        query = callbacks.share_selection(data)
-        disabled, label = search_panel.button_state(query)
-    assert note == "" and not figure.data
+        graph = callbacks.render_graph(data, display, None, None)
+        thumbs = callbacks.render_thumbnails(data, 0, None)
+        side = callbacks.render_sentence(data)
+        disabled, label = search_panel.button_state(data)
+    assert graph["note"] == "" and not graph["figure"].data and not thumbs.data
     assert "Unknown model" in str(side["messages"])
     assert disabled and label == "Search"
     assert _load.cache_info().misses == attempts, "a load of the folder was attempted"
@@ -145,10 +162,13 @@ def test_callbacks_take_any_value_a_client_sends(app):
     )
     def check(data, event, trigger, controls, extra):
         state.sync(trigger, extra, controls, extra, data, extra)
+        display = dict(zip(["layer", "heads", "hide", "mode", "threshold"],
+                           [extra, controls, trigger, event, extra], strict=True))  # fmt: skip
         with app.server.app_context():
-            callbacks.render_graph(data, event, event)
-            callbacks.render_side(data)
-            search_panel.button_state(callbacks.share_selection(data))
+            callbacks.render_graph(data, display, event, event)
+            callbacks.render_thumbnails(data, extra, controls)
+            callbacks.render_sentence(data)
+            search_panel.button_state(data)
             search_panel.button_state(extra)
             callbacks.select_token(event, data)
             callbacks.toggle_mask(1, data)

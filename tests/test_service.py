@@ -53,7 +53,7 @@ def _wait_until(check, seconds: float, what: str):
 class Served:
     """`exbert serve` (gunicorn, one worker) on a home of its own with the embedded server."""
 
-    def __init__(self, model: str, *args: str):
+    def __init__(self, model: str, *args: str, wait: bool = True):
         self.home = Path(tempfile.mkdtemp(prefix="exbert-served-"))
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -66,7 +66,14 @@ class Served:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        _wait_until(lambda: _get(self.url + "/api/health")[0] == 200, 120, "the server answering")
+        if wait:
+            _wait_until(
+                lambda: _get(self.url + "/api/health")[0] == 200, 120, "the server answering"
+            )
+        else:  # only until the port takes connections: the workers have answered nothing yet
+            _wait_until(
+                lambda: socket.create_connection(("127.0.0.1", self.port), 1), 120, "the port"
+            )
 
     def postmaster(self) -> int:
         return int((self.home / "pgdata" / "postmaster.pid").read_text().split()[0])
@@ -280,3 +287,47 @@ def test_docker_compose_file_is_valid_and_runs_the_readmes_commands():
     for command in ("docker compose up -d db", "docker compose up app", "exbert serve"):
         assert command in readme
     assert f"postgresql://{url.username}:{url.password}@localhost:5432{url.path}" in readme
+
+
+def test_every_worker_serves_the_pages_scripts(tiny_models, db_url):
+    """Two fresh workers asked for the page's scripts at once, as a browser asks: each knows
+    them from its first request (Dash learns them while rendering the page, per process, and
+    its first requests race that learning)."""
+    import re
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dashapp.app import create_app
+
+    page = create_app(settings_for(tiny_models["bert-mlm"], db_url)).server.test_client().get("/")
+    scripts = re.findall(r'src="(/_dash-component-suites/[^"]+)"', page.get_data(as_text=True))
+    assert len(scripts) > 5
+    served = Served(tiny_models["bert-mlm"], "--workers", "2", wait=False)
+
+    def fetch(src: str) -> int:
+        try:
+            with urllib.request.urlopen(served.url + src, timeout=60) as resp:
+                return resp.status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            statuses = list(pool.map(fetch, scripts * 3))
+    finally:
+        log = served.close()
+    assert set(statuses) == {200}, log[-3000:]
+    workers = set(re.findall(r'\[<(\d+)>\] "GET /_dash-component-suites', log))
+    assert len(workers) == 2, "one worker answered every request; the test proves nothing"
+
+
+def test_a_served_application_knows_its_scripts_before_any_request(app_env):
+    """Dash learns which script files it may serve on its first request, and a worker's
+    first requests arrive together: one of them could ask for a script before the other
+    finished learning (a 500 and a blank page, seen with two workers). dashapp.wsgi's
+    application has learnt them before it serves."""
+    from dashapp.wsgi import application
+
+    server = application(app_env["settings"])
+    dash_app = server.extensions["dash"]
+    assert dash_app.registered_paths["dash"] and dash_app.registered_paths["dash_ag_grid"]
+    server.extensions["exbert"].store.dispose()

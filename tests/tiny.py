@@ -85,12 +85,17 @@ def _save_tokenizer(tok, specials: dict, path: Path):
     return fast
 
 
-def build(kind: str, path: Path) -> Path:
-    """Build and save a tiny model: bert-mlm, bert-encoder, gpt2 or llama."""
+def build(kind: str, path: Path, heads: int | None = None) -> Path:
+    """Build and save a tiny model: bert-mlm, bert-encoder, gpt2 or llama (`heads`: another
+    number of heads, with 4 dimensions each)."""
     import transformers as tf
 
     torch.manual_seed(0)
-    h, n_layers, heads, pos = SIZES["hidden"], SIZES["layers"], SIZES["heads"], SIZES["positions"]
+    h, n_layers, pos = SIZES["hidden"], SIZES["layers"], SIZES["positions"]
+    if heads is None:
+        heads = SIZES["heads"]
+    else:
+        h = 4 * heads
     path.mkdir(parents=True, exist_ok=True)
     if kind.startswith("bert"):
         fast = _save_tokenizer(*_wordpiece(), path)

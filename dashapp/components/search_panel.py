@@ -2,27 +2,29 @@
 
 A self-contained panel: it owns its ids, reads what to search from its own
 `QUERY` store (which the page that holds it fills with {model, sentence,
-token, layer, heads}) and writes a sentence to open into its `OPEN` store when
+token, layer, heads}, and `SELECTION` with the first three when they change) and writes a sentence to open into its `OPEN` store when
 a result is clicked; it knows nothing of the page's other state. A search runs
 `Explorer.search`, the same as POST /api/search.
 """
 
 from __future__ import annotations
 
+import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 
 from dashapp.callbacks import Callbacks, explorer
+from dashapp.components import figure_export, search_results
 from dashapp.figures import charts
 from dashapp.figures.attention import display_label
 from explore import export
 from explore.errors import QueryTimeout, StoreUnavailable, UserError
 from explore.search import MAX_K
-from explore.serialize import search_json
 
 registry = Callbacks()
 
 QUERY = "search-query"  # in: {model, sentence, token, layer, heads} from the page
+SELECTION = "search-selection"  # in: {model, sentence, token}, changed only when those change
 OPEN = "search-open"  # out: the sentence of a clicked result
 CORPUS = "search-corpus"
 BY = "search-by"
@@ -34,12 +36,12 @@ EXACT = "search-exact"
 OWN = "search-own"
 BUTTON = "search-button"
 MESSAGE = "search-message"
-SUMMARY = "search-summary"
-RESULTS = "search-results"
-DATA = "search-data"
+SUMMARY = "search-summary"  # the summary figure's graph
+RESULTS = "search-results"  # the area that holds the summary and the grid
+GRID = "search-grid"
+DATA = "search-data"  # {request, sentences}: what a CSV and a result click need
 CSV_BUTTON = "search-csv-button"
 DOWNLOAD = "search-download"
-RESULT = "search-result"  # pattern-matching id {"type": RESULT, "index": i}
 FAILURES = (UserError, StoreUnavailable, QueryTimeout)
 
 
@@ -111,11 +113,12 @@ def layout(
                 ),
                 dbc.Alert(problem, color="warning") if problem else form,
                 dcc.Store(id=QUERY),
+                dcc.Store(id=SELECTION),
                 dcc.Store(id=OPEN),
                 dcc.Store(id=DATA),
                 dcc.Download(id=DOWNLOAD),
                 html.Div(id=MESSAGE, className="mt-2"),
-                dcc.Loading(html.Div([html.Div(id=SUMMARY), html.Div(id=RESULTS)]), delay_show=150),
+                dcc.Loading(results_area(), delay_show=100, type="dot"),
             ]
         ),
         className="mt-4",
@@ -147,8 +150,9 @@ def request_of(query: dict | None, form: dict) -> dict:
     }
 
 
-@registry(Output(BUTTON, "disabled"), Output(BUTTON, "children"), Input(QUERY, "data"))
+@registry(Output(BUTTON, "disabled"), Output(BUTTON, "children"), Input(SELECTION, "data"))
 def button_state(query):
+    """Enabled, and naming the token, once a word token is selected."""
     if not isinstance(query, dict) or not query.get("sentence"):
         return True, "Search"
     token = query.get("token")
@@ -164,6 +168,7 @@ def button_state(query):
     return False, f"Search '{label}'"
 
 
+GRID_OPTIONS = {"animateRows": False, "suppressCellFocus": True}
 FORM = dict(
     corpus=State(CORPUS, "value"),
     by=State(BY, "value"),
@@ -176,164 +181,92 @@ FORM = dict(
 )
 
 
+def results_area() -> html.Div:
+    """The summary figure and the results grid, hidden until a search has results. Always
+    in the page: a search only fills them, so no callback fires for components appearing."""
+    legend = html.Small(
+        "Click a row to load its sentence; hover a word for its annotation. Sort and filter "
+        "by any column.",
+        className="text-muted ms-2",
+    )
+    return html.Div(
+        [
+            html.Div(
+                [
+                    dbc.Button(
+                        "Download CSV", id=CSV_BUTTON, size="sm", color="secondary", outline=True
+                    ),
+                    legend,
+                    html.Div(figure_export.buttons(SUMMARY, "search-summary"), className="ms-auto"),
+                ],
+                className="d-flex align-items-center mt-2",
+            ),
+            dcc.Graph(id=SUMMARY, figure=charts.empty_figure(), config=charts.FIGURE_CONFIG),
+            dag.AgGrid(
+                id=GRID,
+                columnDefs=search_results.COLUMNS,
+                rowData=[],
+                defaultColDef={"sortable": True, "filter": True, "resizable": True},
+                getRowId="params.data.id",
+                dashGridOptions=GRID_OPTIONS,
+                className="ag-theme-alpine",
+                style={"height": "520px"},
+            ),
+        ],
+        id=RESULTS,
+        style={"display": "none"},
+    )
+
+
 @registry(
-    output=dict(data=Output(DATA, "data"), message=Output(MESSAGE, "children")),
+    output=dict(
+        data=Output(DATA, "data"),
+        message=Output(MESSAGE, "children"),
+        shown=Output(RESULTS, "style"),
+        summary=Output(SUMMARY, "figure"),
+        rows=Output(GRID, "rowData"),
+        options=Output(GRID, "dashGridOptions"),
+    ),
     inputs=dict(clicks=Input(BUTTON, "n_clicks")),
     state=dict(query=State(QUERY, "data"), form=FORM),
+    running=[(Output(BUTTON, "disabled"), True, False)],
     prevent_initial_call=True,
 )
 def run_search(clicks, query, form):
     request = request_of(query, form)
+    hidden = {"display": "none"}
     try:
         result = explorer().search(request)
     except FAILURES as err:
-        return {"data": None, "message": dbc.Alert(str(err), color="danger")}
-    payload = search_json(result)
-    payload["request"] = request
+        return {"data": None, "message": dbc.Alert(str(err), color="danger"), "shown": hidden,
+                "summary": no_update, "rows": no_update, "options": no_update}  # fmt: skip
     note = (
         f"{len(result.matches)} matches in {result.seconds * 1000:.0f} ms "
         f"({'exact scan' if result.exact else 'HNSW index'})."
     )
     if not result.matches:
         note += " Nothing qualifies: loosen the filters."
-    return {"data": payload, "message": html.Small(note, className="text-muted", id="search-note")}
+    rows, labels = search_results.grid_rows(result.matches)
+    return {
+        "data": {"request": request, "sentences": [m.text for m in result.matches]},
+        "message": html.Small(note, className="text-muted", id="search-note"),
+        "shown": {"display": "block"} if result.matches else hidden,
+        "summary": charts.summary_figure(result.summary),
+        "rows": rows,
+        # the annotations the rows' words point into (the cell renderer reads them)
+        "options": {**GRID_OPTIONS, "context": {"labels": labels}},
+    }
 
 
-def _sentence(result: dict) -> list:
-    """The sentence as written, one span per word (its pieces merged), match and most-attended marked."""
-    text, out, cursor = result["text"], [], 0
-    groups: list[list[dict]] = []
-    for t in result["tokens"]:
-        if t["is_special"] or t["end"] <= t["start"]:
-            continue
-        same_word = (
-            groups
-            and t["word"]
-            and groups[-1][0]["word"]
-            and t["word"]["index"] == groups[-1][0]["word"]["index"]
-        )
-        if same_word:
-            groups[-1].append(t)
-        else:
-            groups.append([t])
-    for group in groups:
-        start, end = min(t["start"] for t in group), max(t["end"] for t in group)
-        if start < cursor:
-            continue  # overlapping pieces (byte-level BPE) already shown
-        out.append(text[cursor:start])
-        word = group[0]["word"] or {}
-        positions = {t["position"] for t in group}
-        title = f"{word.get('text', '')}: lemma {word.get('lemma', '')}, {word.get('pos', '')} ({word.get('tag', '')}), "
-        title += f"{word.get('dep', '')} → {word.get('head_text', '')}"
-        if word.get("ent_type"):
-            title += f", entity {word['ent_type']}"
-        style = {}
-        if result["match_index"] in positions:
-            style = {"background": "#cfe2ff", "fontWeight": "bold", "color": "#084298"}
-        elif result["max_attention_index"] in positions:
-            style = {
-                "textDecoration": "underline",
-                "textDecorationColor": "#ff7f0e",
-                "textDecorationThickness": "3px",
-            }
-        out.append(html.Span(text[start:end], title=title, style=style, className="search-token"))
-        cursor = end
-    out.append(text[cursor:])
-    return out
-
-
-@registry(Output(SUMMARY, "children"), Output(RESULTS, "children"), Input(DATA, "data"))
-def render_results(payload):
-    if not payload or not payload["results"]:
-        return None, None
-    summary = payload["summary"]
-    matched = (
-        "next token after each match (causal model)"
-        if summary["match_is_next_token"]
-        else "matches"
-    )
-    graphs = []
-    for name in ("pos", "dep", "ent_type"):
-        graphs.append(
-            dbc.Col(
-                dcc.Graph(
-                    figure=charts.summary_bars(
-                        summary["match"][name], f"{matched}: {charts.SUMMARY_TITLES[name]}"
-                    ),
-                    config={"displayModeBar": False},
-                ),
-                md=4,
-            )
-        )
-    for name in ("pos", "dep", "ent_type"):
-        graphs.append(
-            dbc.Col(
-                dcc.Graph(
-                    figure=charts.summary_bars(
-                        summary["max_attention"][name],
-                        f"most attended: {charts.SUMMARY_TITLES[name]}",
-                        colour="#ff7f0e",
-                    ),
-                    config={"displayModeBar": False},
-                ),
-                md=4,
-            )
-        )
-    graphs.append(
-        dbc.Col(
-            dcc.Graph(
-                figure=charts.offset_bars(summary["offset"]), config={"displayModeBar": False}
-            ),
-            md=6,
-        )
-    )
-    rows = [
-        html.Div(
-            [html.Span(f"{r['score']:.3f}", className="badge bg-secondary me-2"), *_sentence(r)],
-            id={"type": RESULT, "index": i},
-            n_clicks=0,
-            className="search-result border-bottom py-1",
-            style={"cursor": "pointer"},
-            title="Click to load this sentence into the attention view",
-        )
-        for i, r in enumerate(payload["results"])
-    ]
-    download = dbc.Button(
-        "Download CSV", id=CSV_BUTTON, size="sm", color="secondary", outline=True, className="mb-2"
-    )
-    legend = html.Small(
-        [
-            "match in ",
-            html.Span("blue", style={"color": "#084298", "fontWeight": "bold"}),
-            ", the token it attends to most ",
-            html.Span(
-                "underlined",
-                style={"textDecoration": "underline", "textDecorationColor": "#ff7f0e"},
-            ),
-            " (summed over the selected heads, special tokens left out).",
-        ],
-        className="text-muted",
-    )
-    return dbc.Row(graphs, className="g-1"), html.Div(
-        [download, html.Div(legend), html.Div(rows, id="search-list")]
-    )
-
-
-@registry(
+# A click on a result row asks the page to show its sentence (assets/exbert.js, openResult:
+# the row's sentence from DATA, in the browser).
+registry.clientside(
+    ClientsideFunction(namespace="exbert", function_name="openResult"),
     Output(OPEN, "data"),
-    Input({"type": RESULT, "index": ALL}, "n_clicks"),
+    Input(GRID, "cellClicked"),
     State(DATA, "data"),
     prevent_initial_call=True,
 )
-def open_result(_clicks, payload):
-    """A click on a result asks the page to show its sentence."""
-    trigger = ctx.triggered_id
-    if not isinstance(trigger, dict) or not ctx.triggered[0]["value"] or not payload:
-        return no_update  # results appearing, not a click
-    try:
-        return str(payload["results"][trigger["index"]]["text"])
-    except (KeyError, IndexError, TypeError):
-        return no_update
 
 
 @registry(
@@ -346,7 +279,7 @@ def download_csv(n, payload):
     """The CSV of the search shown, rerun on the server from its request (the page
     keeps only what it shows)."""
     if not n or not isinstance(payload, dict):
-        return no_update
+        return no_update  # a new results area, not a click
     try:
         result = explorer().search(payload.get("request"))
     except FAILURES:

@@ -180,48 +180,79 @@ def attention_heatmap(labels: Sequence[str], matrix: np.ndarray, title: str = ""
     return fig
 
 
-def head_thumbnails(layer_attention: np.ndarray, selected: Sequence[int], columns: int = 6) -> dict:
+THUMB_COLUMNS = 4  # wide enough that "head 11" labels never meet, at any number of heads
+THUMB_CELLS = 16  # a thumbnail is ~80 px wide: longer inputs are pooled to this many cells
+
+
+def thumbnail_cells(tokens: int) -> int:
+    """Cells along a thumbnail's side for an input of `tokens` tokens."""
+    return min(tokens, THUMB_CELLS)
+
+
+def pool(matrix: np.ndarray, cells: int) -> np.ndarray:
+    """[..., T, T] attention pooled to [..., cells, cells] by block maxima, which keep the
+    sharp patterns (a diagonal, a column) that a thumbnail is for."""
+    n = matrix.shape[-1]
+    if n <= cells:
+        return matrix
+    edges = np.linspace(0, n, cells + 1).astype(int)[:-1]
+    return np.maximum.reduceat(np.maximum.reduceat(matrix, edges, axis=-1), edges, axis=-2)
+
+
+def thumbnail_pitch(tokens: int) -> tuple[int, int]:
+    """(columns, rows) of grid cells from one thumbnail's corner to the next: a blank
+    column between thumbnails, and blank rows above each for its label."""
+    return tokens + max(1, tokens // 8), tokens + max(2, (tokens * 3) // 10)
+
+
+def head_thumbnails(
+    layer_attention: np.ndarray, selected: Sequence[int], columns: int = THUMB_COLUMNS
+) -> dict:
     """Every head's attention pattern in one heatmap grid; unselected heads veiled.
 
     One trace for all heads keeps this fast; `head_at` maps a clicked cell back
     to its head.
     """
+    layer_attention = pool(layer_attention, THUMB_CELLS)
     heads, n, _ = layer_attention.shape
     rows = -(-heads // columns)
-    cell = n + 1  # one blank row/column between heads
-    grid = np.full((rows * cell - 1, columns * cell - 1), np.nan)
+    dx, dy = thumbnail_pitch(n)
+    top = dy - n  # the label rows above the first thumbnail
+    grid = np.full((rows * dy, columns * dx - (dx - n)), np.nan)
     for h in range(heads):
         r, c = divmod(h, columns)
-        grid[r * cell : r * cell + n, c * cell : c * cell + n] = layer_attention[h]
+        grid[top + r * dy : top + r * dy + n, c * dx : c * dx + n] = layer_attention[h]
     chosen = set(selected)
     shapes, annotations = [], []
     for h in range(heads):
         r, c = divmod(h, columns)
-        x0, y0 = c * cell - 0.5, r * cell - 0.5
-        if h not in chosen:
-            shapes.append(
-                {
-                    "type": "rect",
-                    "x0": x0,
-                    "x1": x0 + n,
-                    "y0": y0,
-                    "y1": y0 + n,
-                    "fillcolor": "white",
-                    "opacity": 0.65,
-                    "line": {"width": 0},
-                }
-            )
+        x0, y0 = c * dx - 0.5, top + r * dy - 0.5
+        # one veil per head (shape h is head h's), shown while the head is unselected: a
+        # toggle in the browser then only flips `visible` (assets/exbert.js, veilHeads)
+        shapes.append(
+            {
+                "type": "rect",
+                "x0": x0,
+                "x1": x0 + n,
+                "y0": y0,
+                "y1": y0 + n,
+                "visible": h not in chosen,
+                "fillcolor": "white",
+                "opacity": 0.65,
+                "line": {"width": 0},
+            }  # fmt: skip
+        )
         annotations.append(
             {
                 "x": x0 + n / 2,
-                "y": y0 - 0.2,
+                "y": y0 - 0.1,
                 "text": f"head {h}",
                 "showarrow": False,
-                "font": {"size": 10},
+                "font": {"size": 11},
                 "yanchor": "bottom",
-            }
+            }  # fmt: skip
         )
-    z = np.round(grid, 3)  # NaN gaps travel as null
+    z = np.round(grid, 2)  # NaN gaps travel as null
     return {
         "data": [
             {
@@ -237,8 +268,8 @@ def head_thumbnails(layer_attention: np.ndarray, selected: Sequence[int], column
             }
         ],
         "layout": {
-            "height": 95 * rows + 10,
-            "margin": {"l": 4, "r": 4, "t": 16, "b": 4},
+            "height": 104 * rows + 8,
+            "margin": {"l": 4, "r": 4, "t": 4, "b": 4},
             "xaxis": {"visible": False, "fixedrange": True, "constrain": "domain"},
             "yaxis": {
                 "visible": False,
@@ -250,15 +281,21 @@ def head_thumbnails(layer_attention: np.ndarray, selected: Sequence[int], column
             "annotations": annotations,
             "plot_bgcolor": "white",
             "uirevision": "thumbs",
+            # the grid's geometry, for the browser's twin of `head_at` (assets/exbert.js)
+            "meta": {"cells": n, "dx": dx, "dy": dy, "columns": columns, "heads": heads},
         },
     }
 
 
-def head_at(x: float, y: float, tokens: int, heads: int, columns: int = 6) -> int | None:
+def head_at(
+    x: float, y: float, tokens: int, heads: int, columns: int = THUMB_COLUMNS
+) -> int | None:
     """The head whose thumbnail holds grid cell (x, y), or None for the gaps."""
-    cell = tokens + 1
-    col, row = int(round(x)) // cell, int(round(y)) // cell
-    if int(round(x)) % cell == tokens or int(round(y)) % cell == tokens or col >= columns:
+    tokens = thumbnail_cells(tokens)
+    dx, dy = thumbnail_pitch(tokens)
+    col, x_in = divmod(int(round(x)), dx)
+    row, y_in = divmod(int(round(y)) - (dy - tokens), dy)
+    if not (0 <= x_in < tokens and 0 <= y_in < tokens) or col >= columns or row < 0:
         return None
     head = row * columns + col
     return head if 0 <= head < heads else None

@@ -7,8 +7,9 @@ callbacks.py wires them to the explorer.
 
 from dashapp.pages.attention.callbacks import registry
 from dashapp.pages.attention.layout import layout
+from dashapp.pages.attention.state import initial
 
 PATH = "/"
 TITLE = "Attention"
 
-__all__ = ["PATH", "TITLE", "layout", "registry"]
+__all__ = ["PATH", "TITLE", "initial", "layout", "registry"]

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, State, ctx, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, no_update, set_props
 
 from dashapp.callbacks import Callbacks, explorer
 from dashapp.components import search_panel
 from dashapp.pages.attention import components, ids, state
+from dashapp.pages.attention.layout import layer_marks
 from dashapp.urlstate import ViewState
 from explore.errors import UserError
 
@@ -26,19 +27,27 @@ CONTROLS = dict(
 )
 
 
+# Set by `sync` with set_props rather than declared as its outputs: Dash holds back every
+# callback whose input is an output of a callback still running, and the renders read
+# these. Declared, a layer change would wait for the URL's round trip before drawing.
+SET_BY_SYNC = {
+    "input": (ids.INPUT, "data"),
+    "model": (ids.MODEL, "value"),
+    "layer": (ids.LAYER, "value"),
+    "heads": (ids.HEADS, "data"),
+    "hide": (ids.HIDE, "value"),
+    "mode": (ids.MODE, "value"),
+    "threshold": (ids.THRESHOLD, "value"),
+}
+
+
 @registry(
     output=dict(
         url=Output(ids.URL, "search"),
         state=Output(ids.STATE, "data"),
         sentence=Output(ids.SENTENCE, "value"),
-        model=Output(ids.MODEL, "value"),
-        layer=Output(ids.LAYER, "value"),
-        heads=Output(ids.HEADS, "data"),
         masks=Output(ids.MASKS, "data"),
         token=Output(ids.TOKEN, "data"),
-        hide=Output(ids.HIDE, "value"),
-        mode=Output(ids.MODE, "value"),
-        threshold=Output(ids.THRESHOLD, "value"),
     ),
     inputs=dict(
         search=Input(ids.URL, "search"),
@@ -48,52 +57,95 @@ CONTROLS = dict(
         opened=Input(search_panel.OPEN, "data"),
         controls=CONTROLS,
     ),
-    state=dict(typed=State(ids.SENTENCE, "value"), previous=State(ids.STATE, "data")),
+    state=dict(
+        typed=State(ids.SENTENCE, "value"),
+        previous=State(ids.STATE, "data"),
+        previous_input=State(ids.INPUT, "data"),
+    ),
+    prevent_initial_call=True,  # the page is built as its URL asks (app.route)
 )
-def sync(search, submit, run, examples, opened, controls, typed, previous):
-    """The one place view state changes: from the URL (open, back, forward) or from a control."""
+def sync(search, submit, run, examples, opened, controls, typed, previous, previous_input):
+    """The one place view state changes: from the URL (back, forward) or from a control.
+    The renders listen to the display controls themselves and to INPUT, which changes only
+    when the sentence, model, masks or token do."""
     trigger = ctx.triggered_id
     if trigger == search_panel.OPEN:
         trigger = state.OPEN
-    return state.sync(trigger, search, controls, typed, previous, opened)
+    out = state.sync(trigger, search, controls, typed, previous, opened)
+    new = out["state"]
+    if new is not no_update and state.input_of(new) != previous_input:
+        out["input"] = state.input_of(new)
+    for key, (component, prop) in SET_BY_SYNC.items():
+        if out.get(key, no_update) is not no_update:
+            set_props(component, {prop: out.pop(key)})
+        out.pop(key, None)
+    return out
 
 
-def _view(data: dict | None, words: bool):
-    """The state and its view (None when there is nothing to show)."""
-    view_state = ViewState.from_dict(data)
+DISPLAY = dict(
+    layer=Input(ids.LAYER, "value"),
+    heads=Input(ids.HEADS, "data"),
+    hide=Input(ids.HIDE, "value"),
+    mode=Input(ids.MODE, "value"),
+    threshold=Input(ids.THRESHOLD, "value"),
+)
+
+
+def _view(view_state: ViewState, words: bool):
+    """The view of a state's input (None when there is nothing to show)."""
     if not view_state.sentence:
-        return view_state, None
-    return view_state, explorer().attention(
+        return None
+    return explorer().attention(
         view_state.model, view_state.sentence, view_state.masks, words=words
     )
 
 
 @registry(
-    Output(ids.GRAPH, "figure"),
-    Output(ids.COMBINE_NOTE, "children"),
-    Input(ids.STATE, "data"),
-    Input(ids.GRAPH, "hoverData"),
-    Input(ids.THUMBS, "hoverData"),
+    output=dict(figure=Output(ids.GRAPH, "figure"), note=Output(ids.COMBINE_NOTE, "children")),
+    inputs=dict(
+        data=Input(ids.INPUT, "data"),
+        display=DISPLAY,
+        graph_hover=Input(ids.GRAPH, "hoverData"),
+        thumb_hover=Input(ids.THUMBS, "hoverData"),
+    ),
 )
-def render_graph(data, graph_hover, thumb_hover):
+def render_graph(data, display, graph_hover, thumb_hover):
+    view_state = state.view_state(data, **display)
     try:
         # the graph comes first; spaCy reads the sentence meanwhile, and the next
         # render (hovering a token re-renders) carries its annotations
-        view_state, view = _view(data, words=False)
+        view = _view(view_state, words=False)
     except UserError:
-        return components.placeholder(), ""
+        view = None
     if view is None:
-        return components.placeholder(), ""
+        return {"figure": components.placeholder(), "note": ""}
     if not view.annotated:
         explorer().views.annotate_later(view.sentence)
     # the hover events hold the current hover state (both clear on unhover)
     preview = components.hovered_head(thumb_hover, view)
-    return components.graph(view, view_state, preview, components.hovered_token(graph_hover))
+    figure, note = components.graph(
+        view, view_state, preview, components.hovered_token(graph_hover)
+    )
+    return {"figure": figure, "note": note}
+
+
+@registry(
+    Output(ids.THUMBS, "figure"),
+    Input(ids.INPUT, "data"),
+    Input(ids.LAYER, "value"),
+    State(ids.HEADS, "data"),  # a change of heads only moves the veils: veilHeads, below
+)
+def render_thumbnails(data, layer, heads):
+    view_state = state.view_state(data, layer, heads, False, None, None)
+    try:
+        view = _view(view_state, words=False)
+    except UserError:
+        view = None
+    return components.placeholder() if view is None else components.thumbnails(view, view_state)
 
 
 @registry(
     output=dict(
-        thumbs=Output(ids.THUMBS, "figure"),
         layer_max=Output(ids.LAYER, "max"),
         layer_marks=Output(ids.LAYER, "marks"),
         messages=Output(ids.MESSAGES, "children"),
@@ -102,11 +154,11 @@ def render_graph(data, graph_hover, thumb_hover):
         mask_label=Output(ids.MASK_BUTTON, "children"),
         predictions=Output(ids.PREDICTIONS, "children"),
     ),
-    inputs=dict(data=Input(ids.STATE, "data")),
+    inputs=dict(data=Input(ids.INPUT, "data")),
 )
-def render_side(data):
+def render_sentence(data):
+    """What depends on the input alone: messages, the token panel, masking, predictions."""
     out = {
-        "thumbs": components.placeholder(),
         "layer_max": no_update,
         "layer_marks": no_update,
         "messages": None,
@@ -115,17 +167,17 @@ def render_side(data):
         "mask_label": "Mask selected token",
         "predictions": None,
     }
+    view_state = state.view_state(data, 0, None, False, None, None)
     try:
-        view_state, view = _view(data, words=ViewState.from_dict(data).token is not None)
+        view = _view(view_state, words=view_state.token is not None)  # the panel shows its word
     except UserError as err:
         return {**out, "messages": dbc.Alert(str(err), color="danger")}
     if view is None:
         return {**out, "messages": dbc.Alert("Type a sentence, or pick an example.", color="info")}
     disabled, label = components.mask_button(view, view_state)
     return {
-        "thumbs": components.thumbnails(view, view_state),
         "layer_max": view.layers - 1,
-        "layer_marks": {i: str(i) for i in range(view.layers)} if view.layers <= 12 else None,
+        "layer_marks": layer_marks(view.layers),
         "messages": components.truncation_notice(view),
         "panel": components.token_panel(view, view_state.token),
         "mask_disabled": disabled,
@@ -134,62 +186,59 @@ def render_side(data):
     }
 
 
-@registry(Output(search_panel.QUERY, "data"), Input(ids.STATE, "data"))
-def share_selection(data):
-    """What the search panel searches: the selected token of this view."""
-    s = ViewState.from_dict(data)
-    heads = None if s.heads is None else list(s.heads)
-    return {
-        "model": s.model,
-        "sentence": s.sentence,
-        "token": s.token,
-        "layer": s.layer,
-        "heads": heads,
-    }
+# What the search panel searches, the selected token of this view: a copy of fields,
+# done in the browser (assets/exbert.js, shareSelection) instead of a round trip.
+registry.clientside(
+    ClientsideFunction(namespace="exbert", function_name="shareSelection"),
+    Output(search_panel.QUERY, "data"),
+    Output(search_panel.SELECTION, "data"),
+    Input(ids.INPUT, "data"),
+    Input(ids.LAYER, "value"),
+    Input(ids.HEADS, "data"),
+    State(search_panel.SELECTION, "data"),
+)
 
 
-@registry(
+registry.clientside(
+    ClientsideFunction(namespace="exbert", function_name="veilHeads"),
+    Output(ids.THUMBS, "figure", allow_duplicate=True),
+    Input(ids.HEADS, "data"),
+    State(ids.THUMBS, "figure"),
+    prevent_initial_call=True,
+)
+
+
+registry.clientside(
+    ClientsideFunction(namespace="exbert", function_name="toggleHead"),
     Output(ids.HEADS, "data", allow_duplicate=True),
     Input(ids.THUMBS, "clickData"),
     Input(ids.ALL_HEADS, "n_clicks"),
     Input(ids.NO_HEADS, "n_clicks"),
-    State(ids.STATE, "data"),
+    State(ids.HEADS, "data"),
+    State(ids.THUMBS, "figure"),
     prevent_initial_call=True,
 )
-def toggle_heads(click, _all, _none, data):
-    if ctx.triggered_id == ids.ALL_HEADS:
-        return None
-    if ctx.triggered_id == ids.NO_HEADS:
-        return []
-    try:
-        view_state, view = _view(data, words=False)
-    except UserError:
-        return no_update
-    head = None if view is None else components.hovered_head(click, view)
-    if head is None:
-        return no_update
-    return state.toggle_head(view_state.heads, head, view.heads)
 
 
 @registry(
     Output(ids.TOKEN, "data", allow_duplicate=True),
     Input(ids.GRAPH, "clickData"),
-    State(ids.STATE, "data"),
+    State(ids.INPUT, "data"),
     prevent_initial_call=True,
 )
 def select_token(click, data):
     token = components.hovered_token(click)
     if token is None:
         return no_update
-    return state.select_token(ViewState.from_dict(data), token)
+    return state.select_token(state.view_state(data, 0, None, False, None, None), token)
 
 
 @registry(
     Output(ids.MASKS, "data", allow_duplicate=True),
     Input(ids.MASK_BUTTON, "n_clicks"),
-    State(ids.STATE, "data"),
+    State(ids.INPUT, "data"),
     prevent_initial_call=True,
 )
 def toggle_mask(_n, data):
-    masks = state.toggle_mask(ViewState.from_dict(data))
+    masks = state.toggle_mask(state.view_state(data, 0, None, False, None, None))
     return no_update if masks is None else masks

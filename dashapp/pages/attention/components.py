@@ -11,7 +11,7 @@ from dash import dcc, html
 
 from dashapp import urlstate
 from dashapp.figures import attention as figures
-from dashapp.figures.charts import empty_figure, prediction_bars
+from dashapp.figures.charts import FIGURE_CONFIG, empty_figure, prediction_bars
 from dashapp.urlstate import ViewState
 from explore.attention import AttentionView
 
@@ -150,7 +150,7 @@ def token_panel(view: AttentionView, token: int | None):
         body.append(
             dcc.Graph(
                 figure=prediction_bars(predictions, f"{view.model} {view.prediction_label}"),
-                config={"displayModeBar": False},
+                config=FIGURE_CONFIG,
                 id="attn-token-predictions",
             )
         )

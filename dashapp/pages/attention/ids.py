@@ -2,6 +2,7 @@
 
 URL = "attn-url"
 STATE = "attn-state"  # the view state: the URL's query as a dict (urlstate.ViewState)
+INPUT = "attn-input"  # what the model reads: {sentence, model, masks, token}; renders start here
 SENTENCE = "attn-sentence"
 RUN = "attn-run"
 MODEL = "attn-model"

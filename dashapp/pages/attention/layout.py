@@ -5,23 +5,25 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashapp.components import search_panel
+from dashapp.components import figure_export, search_panel
 from dashapp.figures.charts import empty_figure
 from dashapp.pages.attention import ids
-from dashapp.pages.attention.state import EXAMPLES
+from dashapp.pages.attention.state import EXAMPLES, input_of
+from dashapp.urlstate import ViewState
 from explore.attention import MAX_CHARS
 
 
 def layout(
     models: list[str],
-    default_model: str,
+    view: ViewState,
     notice: str | None = None,
     corpora: list[str] = (),
     filter_labels: dict[str, list[str]] | None = None,
     problem: str | None = None,
 ) -> html.Div:
-    """The page; `notice` says why the store is unavailable, `corpora` and `filter_labels`
-    feed the search panel (which shows `problem` instead when the store is down)."""
+    """The page as `view` (from the URL) asks; `notice` says why the store is unavailable,
+    `corpora` and `filter_labels` feed the search panel (which shows `problem` instead
+    when the store is down)."""
     controls = dbc.Card(
         dbc.CardBody(
             [
@@ -29,11 +31,13 @@ def layout(
                 dcc.Slider(
                     id=ids.LAYER,
                     min=0,
-                    max=5,
+                    max=max(5, view.layer),
                     step=1,
-                    value=0,
-                    marks=None,
-                    tooltip={"placement": "bottom", "always_visible": True},
+                    value=view.layer,
+                    marks=layer_marks(max(6, view.layer + 1)),
+                    tooltip={"placement": "top", "always_visible": False},
+                    updatemode="drag",  # the graph follows while the handle moves
+                    className="mb-2",
                 ),
                 html.Div(
                     [
@@ -62,11 +66,13 @@ def layout(
                     clear_on_unhover=True,
                 ),
                 html.Hr(),
-                dbc.Switch(id=ids.HIDE, label="Hide special tokens (renormalise)", value=False),
+                dbc.Switch(
+                    id=ids.HIDE, label="Hide special tokens (renormalise)", value=view.hide_special
+                ),
                 dbc.RadioItems(
                     id=ids.MODE,
                     inline=True,
-                    value="graph",
+                    value=view.mode,
                     options=[
                         {"label": "Lines", "value": "graph"},
                         {"label": "Heatmap", "value": "heatmap"},
@@ -81,7 +87,7 @@ def layout(
                     min=0.1,
                     max=1.0,
                     step=0.05,
-                    value=0.7,
+                    value=view.threshold,
                     marks={0.1: "0.1", 0.7: "0.7", 1: "1"},
                     tooltip={"placement": "bottom"},
                 ),
@@ -92,10 +98,11 @@ def layout(
     return html.Div(
         [
             dcc.Location(id=ids.URL, refresh=False),
-            dcc.Store(id=ids.STATE),
-            dcc.Store(id=ids.HEADS),
-            dcc.Store(id=ids.MASKS, data=[]),
-            dcc.Store(id=ids.TOKEN),
+            dcc.Store(id=ids.STATE, data=view.to_dict()),
+            dcc.Store(id=ids.INPUT, data=input_of(view.to_dict())),
+            dcc.Store(id=ids.HEADS, data=None if view.heads is None else list(view.heads)),
+            dcc.Store(id=ids.MASKS, data=list(view.masks)),
+            dcc.Store(id=ids.TOKEN, data=view.token),
             dbc.Row(
                 [
                     dbc.Col(
@@ -103,6 +110,7 @@ def layout(
                             [
                                 dbc.Input(
                                     id=ids.SENTENCE,
+                                    value=view.sentence,
                                     placeholder="Type a sentence and press Enter",
                                     debounce=False,
                                     maxLength=MAX_CHARS * 5,
@@ -115,7 +123,7 @@ def layout(
                     ),
                     dbc.Col(
                         dcc.Dropdown(
-                            id=ids.MODEL, options=models, value=default_model, clearable=False
+                            id=ids.MODEL, options=models, value=view.model, clearable=False
                         ),
                         md=4,
                     ),
@@ -143,7 +151,13 @@ def layout(
                     dbc.Col(controls, lg=3),
                     dbc.Col(
                         [
-                            html.Small(id=ids.COMBINE_NOTE, className="text-muted"),
+                            html.Div(
+                                [
+                                    html.Small(id=ids.COMBINE_NOTE, className="text-muted"),
+                                    figure_export.buttons(ids.GRAPH, "attention"),
+                                ],
+                                className="d-flex justify-content-between align-items-start",
+                            ),
                             dcc.Loading(
                                 dcc.Graph(
                                     id=ids.GRAPH,
@@ -178,3 +192,11 @@ def layout(
             html.Div(id=ids.PREDICTIONS),
         ]
     )
+
+
+def layer_marks(layers: int) -> dict[int, str]:
+    """A mark per layer (every fifth past 12 layers), so the slider needs no tooltip."""
+    step = 1 if layers <= 12 else 5
+    marks = {i: str(i) for i in range(0, layers, step)}
+    marks[layers - 1] = str(layers - 1)
+    return marks

@@ -25,6 +25,11 @@ OUTPUTS = (
 )  # fmt: skip
 
 
+def initial(search: str | None, default_model: str) -> ViewState:
+    """The view a URL asks for when the page opens (an example when it names no sentence)."""
+    return ViewState.from_dict(sync(None, search, {"model": default_model}, None, None)["state"])
+
+
 def control_values(state: ViewState) -> dict:
     """What each control shows for a state."""
     return {
@@ -76,7 +81,10 @@ def sync(
     out = dict.fromkeys(OUTPUTS, no_update)
     controls = controls if isinstance(controls, dict) else {}
     if trigger is None or trigger == ids.URL:
-        state = urlstate.parse(search if isinstance(search, str) else None)
+        search = search if isinstance(search, str) else None
+        state = urlstate.parse(search)
+        if not urlstate.names_sentence(search):  # a page that starts with something to see
+            state = replace(state, sentence=EXAMPLES[0])
         if not state.model:
             model = controls.get("model")
             state = replace(state, model=model if isinstance(model, str) else "")
@@ -111,11 +119,29 @@ def sync(
     return out
 
 
-def toggle_head(current: tuple[int, ...] | None, head: int, heads: int) -> list[int] | None:
-    """The head selection after clicking `head` (None: all heads)."""
-    selected = set(range(heads)) if current is None else set(current)
-    selected ^= {head}
-    return None if len(selected) == heads else sorted(selected)
+INPUT_FIELDS = ("sentence", "model", "masks", "token")
+
+
+def input_of(state: dict) -> dict:
+    """The part of a view state that needs the model or spaCy: a change of layer, heads
+    or threshold leaves it alone, so the panels that depend on it only are not redrawn."""
+    return {key: state.get(key) for key in INPUT_FIELDS}
+
+
+def view_state(input_data: object, layer, heads, hide, mode, threshold) -> ViewState:
+    """The state a render draws: the input and the display controls as they are now (read
+    directly, not through the URL sync, which would cost a round trip)."""
+    data = input_data if isinstance(input_data, dict) else {}
+    return ViewState.from_dict(
+        {
+            **data,
+            "layer": layer,
+            "heads": heads,
+            "hide_special": bool(hide),
+            "mode": mode,
+            "threshold": urlstate.DEFAULT_THRESHOLD if threshold is None else threshold,
+        }
+    )
 
 
 def toggle_mask(state: ViewState) -> list[int] | None:
