@@ -16,6 +16,7 @@ from dashapp.callbacks import explorer
 from exbert import __version__
 from explore import serialize
 from explore.errors import QueryTimeout, StoreUnavailable, UserError
+from explore.sql import SQLError
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -87,8 +88,19 @@ def search():
     return jsonify(serialize.search_json(explorer().search(body())))
 
 
+@api.post("/sql")
+def sql():
+    return jsonify(explorer().sql(body().get("sql")).to_json())
+
+
+@api.errorhandler(SQLError)
+def _sql_error(err: SQLError):
+    return jsonify({"error": str(err), "position": err.position}), 400
+
+
 @api.get("/attention")
 @api.get("/search")
+@api.get("/sql")
 def post_only():
     return jsonify({"error": f"Use POST with a JSON body for {request.path}."}), 405
 
@@ -98,6 +110,6 @@ def not_found(rest: str):
     return jsonify(
         {
             "error": f"No API route /api/{rest[:100]}; see GET /api/health, /api/models, "
-            "/api/corpora, POST /api/attention, /api/search."
+            "/api/corpora, POST /api/attention, /api/search, /api/sql."
         }
     ), 404

@@ -19,18 +19,19 @@ from flask.json.provider import DefaultJSONProvider
 from dashapp.api import api
 from dashapp.callbacks import Callbacks, explorer
 from dashapp.components import figure_export, search_panel
-from dashapp.pages import attention, corpora
+from dashapp.pages import attention, corpora, sql
 from exbert.config import Settings
 from explore.errors import QueryTimeout, StoreUnavailable
 from explore.explorer import Explorer
 
-PAGES = (attention, corpora)
+PAGES = (attention, corpora, sql)
 MAX_BODY_BYTES = 2 * 2**20
 routes = Callbacks()
 
 
-def _navbar() -> dbc.Navbar:
-    links = [dbc.NavItem(dbc.NavLink(p.TITLE, href=p.PATH, active="exact")) for p in PAGES]
+def _navbar(sql_enabled: bool) -> dbc.Navbar:
+    pages = [p for p in PAGES if sql_enabled or p is not sql]
+    links = [dbc.NavItem(dbc.NavLink(p.TITLE, href=p.PATH, active="exact")) for p in pages]
     return dbc.Navbar(
         dbc.Container(
             [dbc.NavbarBrand("exbert", href="/"), dbc.Nav(links, navbar=True)], fluid=True
@@ -73,11 +74,18 @@ def create_app(settings: Settings | None = None, explorer_: Explorer | None = No
         [
             dcc.Location(id="url"),
             figure_export.store(),
-            _navbar(),
+            _navbar(ex.settings.sql_enabled),
             dbc.Container(id="page", fluid=True),
         ]
     )
-    for registry in (routes, attention.registry, search_panel.registry, figure_export.registry):
+    registries = (
+        routes,
+        attention.registry,
+        search_panel.registry,
+        figure_export.registry,
+        sql.registry,
+    )
+    for registry in registries:
         registry.register(app)
     _time_requests(app.server)
     return app
@@ -113,6 +121,8 @@ def route(pathname: str | None, search: str | None):
         models = ex.models.available()
         view = attention.initial(search, models[0])
         return attention.layout(models, view, problem, corpora_, labels, problem)
+    if pathname == sql.PATH:
+        return sql.layout(search, ex.settings.sql_enabled)
     if pathname == corpora.PATH:
         try:
             return corpora.layout(ex.corpora())

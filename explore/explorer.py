@@ -8,11 +8,13 @@ from collections.abc import Sequence
 
 from db import labels, stats
 from exbert.config import Settings
+from explore import sql
 from explore.attention import AttentionView, AttentionViews
 from explore.errors import QueryTimeout, StoreUnavailable
 from explore.models import ModelCatalog
 from explore.search import SearchRequest, SearchResult, parse_request, search
-from explore.store import Store
+from explore.sql import SQLResult
+from explore.store import Store, describe
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,16 @@ class Explorer:
         with self.store.transaction() as s:
             known = labels.known_labels(s)
         return {kind: sorted(v for v in values if v) for kind, values in known.items()}
+
+    def sql(self, query: object) -> SQLResult:
+        """One read-only query as the role exbert_reader (explore/sql.py)."""
+        from db.engine import ensure_database
+
+        try:
+            store_url = ensure_database(self.settings)
+        except Exception as err:  # noqa: BLE001 - a server that does not start
+            raise StoreUnavailable(describe(err)) from err
+        return sql.run(self.settings, store_url, query)
 
     def warm(self) -> None:
         """Load the default model and spaCy now (a server's worker, before its first request)."""

@@ -387,3 +387,53 @@ def test_search_from_the_page(search_env, browser, tmp_path):
         assert severe_console_errors(browser) == []
     finally:
         server.stop()
+
+
+def test_sql_page(search_env, browser, tmp_path):
+    """Pick an example, see its rows, download them, see PostgreSQL's error with a caret
+    for a bad query, and open a link that reproduces a query."""
+    from dashapp.app import create_app
+
+    server = LiveServer(create_app(search_env["settings"]).server)
+    browser.execute_cdp_cmd(
+        "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
+    )
+    try:
+        browser.get(server.url + "/sql")
+        example = wait(browser).until(
+            EC.element_to_be_clickable((By.CSS_SELECTOR, "[id*='sql-example']"))
+        )
+        example.click()
+        wait(browser).until(lambda d: "rows in" in d.find_element(By.ID, "sql-message").text)
+        wait(browser).until(
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, "#sql-grid .ag-row")) > 3
+        )
+        headers = [
+            e.text for e in browser.find_elements(By.CSS_SELECTOR, "#sql-grid .ag-header-cell-text")
+        ]
+        assert headers[:3] == ["pos", "words", "percent"]
+        assert "q=" in browser.current_url
+        browser.find_element(By.ID, "sql-csv").click()
+        wait(browser).until(lambda d: list(tmp_path.glob("exbert-sql*.csv")))
+        csv = next(tmp_path.glob("exbert-sql*.csv")).read_text()
+        assert "NOUN" in csv and "pos" in csv.splitlines()[0]
+        # a bad query: PostgreSQL's message, and a caret under where it points
+        box = browser.find_element(By.ID, "sql-query")
+        box.send_keys(Keys.CONTROL, "a")  # as a person does: clear() bypasses React's state
+        box.send_keys(Keys.DELETE, "SELECT pos, nope FROM words")
+        browser.find_element(By.ID, "sql-run").click()
+        error = wait(browser).until(lambda d: d.find_element(By.ID, "sql-error"))
+        assert 'column "nope" does not exist' in error.text
+        caret = browser.find_element(By.ID, "sql-error-caret").text.splitlines()
+        assert caret[1].index("^") == caret[0].index("nope")
+        # a link reproduces a query
+        browser.get(server.url + "/sql?q=SELECT+count(*)+AS+n+FROM+sentences")
+        wait(browser).until(lambda d: "1 row in" in d.find_element(By.ID, "sql-message").text)
+        assert (
+            browser.find_element(By.ID, "sql-query")
+            .get_attribute("value")
+            .startswith("SELECT count")
+        )
+        assert severe_console_errors(browser) == []
+    finally:
+        server.stop()
