@@ -88,6 +88,12 @@ def search():
     return jsonify(serialize.search_json(explorer().search(body())))
 
 
+@api.get("/heads")
+def head_atlas():
+    args = request.args
+    return jsonify(explorer().heads(args.get("corpus"), args.get("model")))
+
+
 @api.post("/sql")
 def sql():
     return jsonify(explorer().sql(body().get("sql")).to_json())
@@ -110,6 +116,6 @@ def not_found(rest: str):
     return jsonify(
         {
             "error": f"No API route /api/{rest[:100]}; see GET /api/health, /api/models, "
-            "/api/corpora, POST /api/attention, /api/search, /api/sql."
+            "/api/corpora, /api/heads, POST /api/attention, /api/search, /api/sql."
         }
     ), 404

@@ -19,12 +19,12 @@ from flask.json.provider import DefaultJSONProvider
 from dashapp.api import api
 from dashapp.callbacks import Callbacks, explorer
 from dashapp.components import figure_export, search_panel
-from dashapp.pages import attention, corpora, sql
+from dashapp.pages import attention, corpora, heads, sql
 from exbert.config import Settings
 from explore.errors import QueryTimeout, StoreUnavailable
 from explore.explorer import Explorer
 
-PAGES = (attention, corpora, sql)
+PAGES = (attention, heads, corpora, sql)
 MAX_BODY_BYTES = 2 * 2**20
 routes = Callbacks()
 
@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None, explorer_: Explorer | None = No
         search_panel.registry,
         figure_export.registry,
         sql.registry,
+        heads.registry,
     )
     for registry in registries:
         registry.register(app)
@@ -121,6 +122,13 @@ def route(pathname: str | None, search: str | None):
         models = ex.models.available()
         view = attention.initial(search, models[0])
         return attention.layout(models, view, problem, corpora_, labels, problem)
+    if pathname == heads.PATH:
+        try:
+            return heads.layout(
+                sorted({r.corpus for r in ex.corpora()}), ex.models.stored(), search=search
+            )
+        except (StoreUnavailable, QueryTimeout) as err:
+            return heads.layout([], [], str(err))
     if pathname == sql.PATH:
         return sql.layout(search, ex.settings.sql_enabled)
     if pathname == corpora.PATH:

@@ -21,6 +21,7 @@ class ViewState:
     masks: tuple[int, ...] = ()
     token: int | None = None
     hide_special: bool = False
+    ablate: bool = False  # switch the selected heads of the layer off (predictions compared)
     mode: str = "graph"
     threshold: float = DEFAULT_THRESHOLD
     extra: dict = field(default_factory=dict, compare=False)  # other pages' keys, kept as they are
@@ -47,6 +48,7 @@ class ViewState:
             masks=_int_list(d.get("masks")),
             token=_int(d.get("token")),
             hide_special=d.get("hide_special") is True,
+            ablate=d.get("ablate") is True,
             mode="heatmap" if d.get("mode") == "heatmap" else "graph",
             threshold=min(1.0, max(0.0, threshold)),
             extra={k: v for k, v in (d.get("extra") or {}).items() if isinstance(v, str)}
@@ -97,6 +99,7 @@ def parse(search: str | None) -> ViewState:
         "masks",
         "token",
         "hide_special",
+        "ablate",
         "mode",
         "threshold",
     }
@@ -115,6 +118,7 @@ def parse(search: str | None) -> ViewState:
         masks=_query_ints(q.get("masks")),
         token=token[0] if token else None,
         hide_special=q.get("hide_special") in ("1", "true", "on"),
+        ablate=q.get("ablate") in ("1", "true", "on"),
         mode="heatmap" if q.get("mode") == "heatmap" else "graph",
         threshold=threshold,
         extra={k: v for k, v in q.items() if k not in known},
@@ -137,6 +141,8 @@ def encode(state: ViewState) -> str:
         q["token"] = str(state.token)
     if state.hide_special:
         q["hide_special"] = "1"
+    if state.ablate:
+        q["ablate"] = "1"
     if state.mode != "graph":
         q["mode"] = state.mode
     if abs(state.threshold - DEFAULT_THRESHOLD) > 1e-9:

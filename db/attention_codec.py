@@ -11,10 +11,14 @@ import numpy as np
 LEVELS = 255  # a stored attention weight is byte / LEVELS
 
 
+def to_levels(attention: np.ndarray) -> np.ndarray:
+    """Weights in [0, 1] as the uint8 levels stored (any shape)."""
+    return np.clip(np.rint(attention * float(LEVELS)), 0, LEVELS).astype(np.uint8)
+
+
 def quantize(attention: np.ndarray) -> bytes:
     """[heads, T, T] weights in [0, 1] to uint8 bytes."""
-    levels = np.rint(attention * float(LEVELS))
-    return np.clip(levels, 0, LEVELS).astype(np.uint8).tobytes()
+    return to_levels(attention).tobytes()
 
 
 def as_bytes(weights: bytes, heads: int, tokens: int) -> np.ndarray:
@@ -24,4 +28,9 @@ def as_bytes(weights: bytes, heads: int, tokens: int) -> np.ndarray:
 
 def dequantize(weights: bytes, heads: int, tokens: int) -> np.ndarray:
     """The stored weights as float32 [heads, T, T]."""
-    return as_bytes(weights, heads, tokens).astype(np.float32) / LEVELS
+    return from_levels(as_bytes(weights, heads, tokens))
+
+
+def from_levels(levels: np.ndarray) -> np.ndarray:
+    """uint8 levels as the float32 weights they store."""
+    return levels.astype(np.float32) / LEVELS

@@ -136,3 +136,51 @@ def attention_rows(
             summed = raw[selected, pos].sum(axis=0, dtype=np.float32)
             out[(sentence_id, pos)] = summed / attention_codec.LEVELS
     return out
+
+
+def sentence_words(session: Session, sentence_ids: Sequence[int]) -> dict[int, list[Word]]:
+    """Every word of these sentences, in order, heads' texts filled in."""
+    rows = session.execute(
+        text(
+            f"SELECT w.sentence_id, {WORD_COLUMNS} FROM words w "
+            "WHERE w.sentence_id = ANY(:ids) ORDER BY w.sentence_id, w.index"
+        ),
+        {"ids": list(sentence_ids)},
+    ).all()
+    per_sentence: dict[int, list[tuple]] = {}
+    for row in rows:
+        per_sentence.setdefault(row[0], []).append(tuple(row[1:]))
+    return {sid: _words(words) for sid, words in per_sentence.items()}
+
+
+def sample_sentences(
+    session: Session, corpus_id: int, model_id: int, n: int
+) -> list[tuple[int, str]]:
+    """Up to `n` sentences of a corpus stored for a model, spread over it (a fixed sample:
+    the same for the same store), as (id, text)."""
+    return [
+        tuple(r)
+        for r in session.execute(
+            text(
+                "SELECT s.id, s.text FROM sentences s "
+                "JOIN documents d ON d.id = s.document_id "
+                "JOIN document_models dm ON dm.document_id = d.id AND dm.model_id = :m "
+                "WHERE d.corpus_id = :c ORDER BY hashint8(s.id), s.id LIMIT :n"
+            ),
+            {"c": corpus_id, "m": model_id, "n": n},
+        )
+    ]
+
+
+def layer_attention(
+    session: Session, model_id: int, layer: int, sentence_ids: Sequence[int]
+) -> dict[int, np.ndarray]:
+    """One layer's stored attention of these sentences: {sentence: uint8 [heads, T, T]}."""
+    rows = session.execute(
+        text(
+            "SELECT sentence_id, heads, tokens, weights FROM attentions "
+            "WHERE model_id = :m AND layer = :l AND sentence_id = ANY(:ids)"
+        ),
+        {"m": model_id, "l": layer, "ids": list(sentence_ids)},
+    )
+    return {sid: attention_codec.as_bytes(w, h, n) for sid, h, n, w in rows}

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Double,
     ForeignKey,
     Identity,
     Index,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -146,6 +148,9 @@ class DocumentModel(Base):
         ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # counted in head_stats (migration 0006): ingestion counts as it writes; older
+    # documents wait for `exbert heads --backfill`
+    head_stats: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class VectorSpace(Base):
@@ -220,3 +225,72 @@ class Vector(Base):
     dep_id: Mapped[int | None] = mapped_column(SmallInteger)
     ent_id: Mapped[int | None] = mapped_column(SmallInteger)
     __mapper_args__ = {"primary_key": [space_id, token_id]}
+
+
+class HeadStat(Base):
+    """A head's positional or entropy statistic over a corpus, as a sum and what it is over
+    (exbert/head_stats.py): the mean is total / count, and adding documents adds to both."""
+
+    __tablename__ = "head_stats"
+    corpus_id: Mapped[int] = mapped_column(
+        ForeignKey("corpora.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    statistic: Mapped[str] = mapped_column(String(24), primary_key=True)
+    layer: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    head: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    total: Mapped[float] = mapped_column(Double)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class HeadSyntax(Base):
+    """How often a head's most-attended word is the dependency head (or dependent) of a
+    relation, over a corpus (Clark et al. 2019)."""
+
+    __tablename__ = "head_syntax"
+    corpus_id: Mapped[int] = mapped_column(
+        ForeignKey("corpora.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    relation: Mapped[str] = mapped_column(String(32), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(24), primary_key=True)
+    layer: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    head: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    correct: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[int] = mapped_column(BigInteger)
+
+
+class SyntaxBaseline(Base):
+    """How often the word at a fixed offset is the relation's head (or dependent)."""
+
+    __tablename__ = "syntax_baselines"
+    corpus_id: Mapped[int] = mapped_column(
+        ForeignKey("corpora.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    relation: Mapped[str] = mapped_column(String(32), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(24), primary_key=True)
+    offset: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    correct: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[int] = mapped_column(BigInteger)
+
+
+class HeadCoverage(Base):
+    """How many sentences and tokens a corpus's head statistics are over."""
+
+    __tablename__ = "head_coverage"
+    corpus_id: Mapped[int] = mapped_column(
+        ForeignKey("corpora.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    sentences: Mapped[int] = mapped_column(BigInteger)
+    tokens: Mapped[int] = mapped_column(BigInteger)
+

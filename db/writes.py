@@ -204,7 +204,7 @@ class SentenceModelRows:
 
     tokens: Sequence[Token]  # each linked to its word (Token.word), or special
     vectors: dict[int, np.ndarray]  # space_id -> [T, dim], normalised; float16 writes fastest
-    attentions: np.ndarray | None  # [layers, heads, T, T]
+    attentions: np.ndarray | None  # [layers, heads, T, T]: weights, or uint8 levels as stored
 
 
 @dataclass(frozen=True)
@@ -223,10 +223,12 @@ def write_model_rows(
     corpus_id: int,
     sentences: Sequence[SentenceIds],
     rows: Sequence[SentenceModelRows],
+    counted: bool = False,
 ) -> int:
     """Insert whole documents' tokens, vectors and attention for a model, each table
-    in one COPY, and mark the documents done. `rows[i]` belongs to `sentences[i]`.
-    Returns the number of tokens written."""
+    in one COPY, and mark the documents done (`counted`: their attention is in the head
+    statistics, which the caller adds in this transaction). `rows[i]` belongs to
+    `sentences[i]`. Returns the number of tokens written."""
     n_tokens = sum(len(r.tokens) for r in rows)
     token_ids = iter(_next_ids(session, "tokens", n_tokens))
     per_sentence = []
@@ -263,12 +265,17 @@ def write_model_rows(
             for r, where in zip(rows, sentences, strict=True):
                 if r.attentions is None:
                     continue
-                layers, heads, t, _ = r.attentions.shape
+                levels = r.attentions
+                if levels.dtype != np.uint8:
+                    levels = attention_codec.to_levels(levels)
+                layers, heads, t, _ = levels.shape
                 for layer in range(layers):
-                    weights = attention_codec.quantize(r.attentions[layer])
+                    weights = levels[layer].tobytes()
                     copy.write_row((where.sentence_id, model_id, layer, heads, t, weights))
     done = dict.fromkeys(s.document_id for s in sentences)
-    session.add_all(DocumentModel(document_id=d, model_id=model_id) for d in done)
+    session.add_all(
+        DocumentModel(document_id=d, model_id=model_id, head_stats=counted) for d in done
+    )
     session.flush()
     return n_tokens
 

@@ -156,7 +156,7 @@ def detect_kind(architectures: Sequence[str] | None) -> str:
 class ModelRunner:
     """A loaded model with its tokenizer; `analyze` is thread-safe."""
 
-    def __init__(self, name: str, path: str):
+    def __init__(self, name: str, path: str, device: str = "auto"):
         from transformers import (
             AutoConfig,
             AutoModel,
@@ -186,7 +186,7 @@ class ModelRunner:
             self.model = auto[self.kind].from_pretrained(path, attn_implementation="eager")
         except Exception as err:  # noqa: BLE001
             raise ModelError(f"Could not load model {name!r}: {str(err)[:300]}") from err
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = pick_device(device)
         self.model.to(self.device).eval()
         self.config = self.model.config
         self.model_type = self.config.model_type
@@ -199,6 +199,7 @@ class ModelRunner:
         self.tokenizer.padding_side = "right"
         self._lock = threading.Lock()
         self._captured: list[torch.Tensor] = []
+        self._ablate: dict[int, tuple[int, ...]] = {}  # layer -> heads zeroed in this forward
         self._hook_context_modules()
 
     @property
@@ -237,8 +238,15 @@ class ModelRunner:
         if not modules:
             raise ModelError(f"No module named *.{suffix} in {self.name!r}.")
 
-        def capture(_module: torch.nn.Module, args: tuple) -> None:
-            self._captured.append(args[0].detach())
+        def capture(_module: torch.nn.Module, args: tuple):
+            # called once per layer, in layer order: the layer is how many came before
+            context = args[0]
+            heads = self._ablate.get(len(self._captured))
+            if heads:  # switch these heads off: their slice of the projection's input is 0
+                context = context.clone()
+                context.view(*context.shape[:-1], self.heads, -1)[..., list(heads), :] = 0
+            self._captured.append(context.detach())
+            return (context, *args[1:]) if heads else None
 
         for module in modules:
             module.register_forward_pre_hook(capture)
@@ -251,9 +259,17 @@ class ModelRunner:
 
     # -- analysis ---------------------------------------------------------------
 
-    def analyze(self, text: str, masks: Sequence[int] = (), top_k: int = TOP_K) -> Analysis:
-        """Run one input; `masks` are token positions to replace with the mask token."""
-        return self.analyze_batch([text], masks=[masks], top_k=top_k)[0]
+    def analyze(
+        self,
+        text: str,
+        masks: Sequence[int] = (),
+        top_k: int = TOP_K,
+        ablate: dict[int, Sequence[int]] | None = None,
+    ) -> Analysis:
+        """Run one input; `masks` are token positions to replace with the mask token;
+        `ablate` switches heads off ({layer: heads}): their outputs are zeroed before
+        the layer's output projection, so the rest of the model runs without them."""
+        return self.analyze_batch([text], masks=[masks], top_k=top_k, ablate=ablate)[0]
 
     def analyze_batch(
         self,
@@ -261,8 +277,10 @@ class ModelRunner:
         masks: Sequence[Sequence[int]] | None = None,
         top_k: int = TOP_K,
         predictions: bool = True,
+        ablate: dict[int, Sequence[int]] | None = None,
     ) -> list[Analysis]:
         """Run several inputs in one padded forward pass (ingestion's path)."""
+        ablate = self._check_ablation(ablate)
         texts = list(texts)
         if not texts:
             return []
@@ -285,14 +303,18 @@ class ModelRunner:
             self._apply_masks(input_ids, row, positions, enc["special_tokens_mask"][row, :length])
         with self._lock, torch.inference_mode():
             self._captured.clear()
-            out = self.model(
-                input_ids=input_ids.to(self.device),
-                attention_mask=enc["attention_mask"].to(self.device),
-                output_attentions=True,
-                output_hidden_states=True,
-            )
-            captured = list(self._captured)
-            self._captured.clear()
+            self._ablate = ablate
+            try:
+                out = self.model(
+                    input_ids=input_ids.to(self.device),
+                    attention_mask=enc["attention_mask"].to(self.device),
+                    output_attentions=True,
+                    output_hidden_states=True,
+                )
+                captured = list(self._captured)
+            finally:  # a failed forward must not leave heads switched off for the next one
+                self._captured.clear()
+                self._ablate = {}
         if len(captured) != self.layers:
             raise ModelError(
                 f"Captured {len(captured)} contexts for {self.layers} layers in {self.name!r}."
@@ -328,6 +350,20 @@ class ModelRunner:
             )
         return results
 
+    def _check_ablation(self, ablate: dict | None) -> dict[int, tuple[int, ...]]:
+        out = {}
+        for layer, heads in (ablate or {}).items():
+            if not isinstance(layer, int) or not 0 <= layer < self.layers:
+                raise ModelError(
+                    f"Cannot switch off heads of layer {layer!r}: {self.name} has layers 0-{self.layers - 1}."
+                )
+            heads = tuple(sorted(set(heads)))
+            if not all(isinstance(h, int) and 0 <= h < self.heads for h in heads):
+                raise ModelError(f"Heads to switch off must be between 0 and {self.heads - 1}.")
+            if heads:
+                out[layer] = heads
+        return out
+
     def _apply_masks(
         self, input_ids: torch.Tensor, row: int, positions: Sequence[int], special
     ) -> None:
@@ -358,14 +394,29 @@ class ModelRunner:
 _load_lock = threading.Lock()
 
 
+def pick_device(device: str = "auto") -> torch.device:
+    """'auto' (a GPU when one is present), 'cpu' or 'cuda'; a clear error for a GPU that
+    is not there."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError(
+            "--device cuda: no CUDA GPU is visible to torch on this machine (or this torch "
+            "has no CUDA support); use --device cpu or auto."
+        )
+    if device not in ("cpu", "cuda"):
+        raise ModelError(f"Unknown device {device!r}; use auto, cpu or cuda.")
+    return torch.device(device)
+
+
 @functools.lru_cache(maxsize=4)
-def _load(name: str) -> ModelRunner:
-    runner = ModelRunner(name, resolve(name))
+def _load(name: str, device: str = "auto") -> ModelRunner:
+    runner = ModelRunner(name, resolve(name), device)
     memory.freeze_long_lived()
     return runner
 
 
-def load_model(name_or_path: str) -> ModelRunner:
+def load_model(name_or_path: str, device: str = "auto") -> ModelRunner:
     """Load a model once per process (by the name as given) and reuse it.
 
     Loads are serialised: two threads asking at once (a web page's callbacks)
@@ -373,4 +424,4 @@ def load_model(name_or_path: str) -> ModelRunner:
     """
     name = name_or_path.strip() if isinstance(name_or_path, str) else name_or_path
     with _load_lock:
-        return _load(name)
+        return _load(name, device)

@@ -110,6 +110,25 @@ class AttentionViews:
 
         return self._runs.get((runner.name, text, key), compute)
 
+    def ablated(
+        self, model: object, sentence: object, masks: object, ablate: dict[int, list[int]]
+    ) -> list[list[tuple[str, float]]]:
+        """The model's predictions with some heads switched off ({layer: heads}), cached."""
+        runner = self.models.runner(model)
+        text, key = check_sentence(sentence), parse_masks(masks)
+        switched = tuple(
+            sorted((int(layer), tuple(sorted(heads))) for layer, heads in ablate.items())
+        )
+
+        def compute() -> Analysis:
+            try:
+                return runner.analyze(text, masks=key, ablate=dict(switched))
+            except ModelError as err:
+                raise UserError(str(err)) from err
+
+        analysis = self._runs.get((runner.name, text, key, switched), compute)
+        return analysis.predictions or []
+
     # -- spaCy's words -------------------------------------------------------------
 
     def words(self, text: str) -> list[Word]:

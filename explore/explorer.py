@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from db import labels, stats
 from exbert.config import Settings
-from explore import sql
+from explore import heads, sql
 from explore.attention import AttentionView, AttentionViews
 from explore.errors import QueryTimeout, StoreUnavailable
 from explore.models import ModelCatalog
@@ -60,6 +60,18 @@ class Explorer:
         with self.store.transaction() as s:
             known = labels.known_labels(s)
         return {kind: sorted(v for v in values if v) for kind, values in known.items()}
+
+    def heads(self, corpus: object, model: object = None) -> dict:
+        """The head atlas of a corpus (explore/heads.py)."""
+        return heads.atlas(self.store, self.models, corpus, model)
+
+    def head_examples(self, corpus: object, model: object, layer: object, head: object,
+                      statistic: object, relation: object = "all",
+                      direction: object = "dependent_to_head") -> list[heads.HeadExample]:  # fmt: skip
+        """The sample sentences where one head shows a statistic most strongly."""
+        return heads.examples(
+            self.store, self.models, corpus, model, layer, head, statistic, relation, direction
+        )
 
     def sql(self, query: object) -> SQLResult:
         """One read-only query as the role exbert_reader (explore/sql.py)."""

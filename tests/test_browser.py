@@ -437,3 +437,49 @@ def test_sql_page(search_env, browser, tmp_path):
         assert severe_console_errors(browser) == []
     finally:
         server.stop()
+
+
+def test_heads_page_from_a_statistic_to_a_sentence(search_env, browser):
+    """Open Heads, pick a statistic, click a cell, and land on the Attention page with that
+    layer and only that head selected."""
+    from dashapp.app import create_app
+
+    server = LiveServer(create_app(search_env["settings"]).server)
+    try:
+        browser.get(server.url + "/heads")
+        wait(browser).until(
+            lambda d: d.find_elements(
+                By.CSS_SELECTOR, "#heads-graph .hm, #heads-graph .heatmaplayer image"
+            )
+        )
+        note = browser.find_element(By.ID, "heads-note").text
+        assert "sentences" in note, note
+        browser.find_element(By.CSS_SELECTOR, "#heads-statistic").click()
+        wait(browser).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, '[role="option"] input[value="self"]')
+        ).find_element(By.XPATH, "ancestor::label").click()
+        wait(browser).until(lambda d: query(d).get("statistic") == "self")
+        wait(browser).until(
+            lambda d: "attention to itself" in d.find_element(By.ID, "heads-graph").text
+        )
+        plot = browser.find_element(By.CSS_SELECTOR, "#heads-graph .nsewdrag")
+        # the bottom-right cell: the last layer, the last head
+        width, height = plot.size["width"], plot.size["height"]
+        ActionChains(browser).move_to_element_with_offset(
+            plot, width // 2 - 5, height // 2 - 5
+        ).click().perform()
+        link = wait(browser).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, "#heads-example-list a")
+        )
+        heading = browser.find_element(By.CSS_SELECTOR, "#heads-examples h6").text
+        assert heading.startswith("Layer 1, head 3")
+        sentence = link.text
+        link.click()
+        wait(browser).until(lambda d: query(d).get("sentence") == sentence)
+        assert query(browser)["layer"] == "1" and query(browser)["heads"] == "3"
+        wait(browser).until(
+            lambda d: "mean of 1 selected head" in d.find_element(By.ID, "attn-combine-note").text
+        )
+        assert severe_console_errors(browser) == []
+    finally:
+        server.stop()

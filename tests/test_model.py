@@ -193,3 +193,69 @@ def test_context_query_ranks_by_mean_per_head_cosine():
     mean = np.mean([stored.reshape(50, heads, dh)[:, h] @ qh[h] for h in selected], axis=0)
     assert np.argsort(-cos).tolist() == np.argsort(-mean).tolist()
     np.testing.assert_allclose(cos * np.sqrt(heads / len(selected)), mean, atol=1e-5)
+
+
+def _zero_value_heads(runner, ablate):
+    """Switch heads off by other means: zero their slices of the value projection's output
+    (each head's context is its attention times its values, so it is then zero)."""
+    handles = []
+    for layer, heads in ablate.items():
+        if runner.model_type == "bert":
+            module = runner.model.bert.encoder.layer[layer].attention.self.value
+            width = runner.hidden_size // runner.heads
+
+            def hook(_m, _args, out, heads=heads, width=width):
+                out = out.clone()
+                for h in heads:
+                    out[..., h * width : (h + 1) * width] = 0
+                return out
+        else:  # gpt2: c_attn's output is [query | key | value]
+            module = runner.model.transformer.h[layer].attn.c_attn
+            width = runner.hidden_size // runner.heads
+
+            def hook(_m, _args, out, heads=heads, width=width, hidden=runner.hidden_size):
+                out = out.clone()
+                for h in heads:
+                    out[..., 2 * hidden + h * width : 2 * hidden + (h + 1) * width] = 0
+                return out
+
+        handles.append(module.register_forward_hook(hook))
+    return handles
+
+
+@pytest.mark.parametrize("kind", ["bert-mlm", "gpt2"])
+def test_switching_heads_off_equals_zeroing_their_values(tiny_models, kind):
+    runner = load_model(tiny_models[kind])
+    text = "The cat sat on the mat."
+    ablate = {0: [1, 3], 1: [2]}
+    switched = runner.analyze(text, ablate=ablate)
+    handles = _zero_value_heads(runner, ablate)
+    try:
+        enc = runner.tokenizer(text, return_tensors="pt")
+        with torch.inference_mode():
+            reference = runner.model(**enc, output_attentions=True)
+    finally:
+        for h in handles:
+            h.remove()
+    expected = reference.logits[0].softmax(-1)
+    top = expected.topk(5, dim=-1)
+    got = switched.predictions
+    for t in range(len(got)):
+        assert [p for _, p in got[t]] == pytest.approx(top.values[t].tolist(), abs=1e-5)
+    plain = runner.analyze(text)
+    assert plain.predictions != switched.predictions  # switching heads off changes something
+    nothing = runner.analyze(text, ablate={})
+    np.testing.assert_array_equal(nothing.attentions, plain.attentions)
+    assert nothing.predictions == plain.predictions
+    # contexts of switched-off heads are zero; a later forward is whole again
+    dh = runner.context_dim // runner.heads
+    assert not switched.contexts[0][:, 1 * dh : 2 * dh].any()
+    assert runner.analyze(text).predictions == plain.predictions
+
+
+def test_switching_off_heads_that_do_not_exist_is_refused(tiny_models):
+    runner = load_model(tiny_models["bert-mlm"])
+    with pytest.raises(ModelError, match="layers 0-1"):
+        runner.analyze("The cat.", ablate={5: [0]})
+    with pytest.raises(ModelError, match="between 0 and 3"):
+        runner.analyze("The cat.", ablate={0: [9]})

@@ -6,6 +6,7 @@ import shutil
 import pytest
 from dash import no_update
 
+from dashapp import urlstate
 from dashapp.components import search_panel
 from dashapp.pages.attention import callbacks, components, ids, state
 from dashapp.urlstate import ViewState
@@ -174,3 +175,24 @@ def test_callbacks_take_any_value_a_client_sends(app):
             callbacks.toggle_mask(1, data)
 
     check()
+
+
+def test_switching_heads_off_shows_predictions_before_and_after(app, app_env):
+    """The switch reruns the model without the layer's selected heads; the table shows both,
+    and marks the tokens whose first prediction changed."""
+    from exbert.model import load_model
+
+    data = state.input_of(
+        ViewState(sentence="The cat sat on the mat.", model=app_env["model"]).to_dict()
+    )
+    with app.server.app_context():
+        plain = callbacks.render_predictions(data, False, 1, [0, 2])
+        table = callbacks.render_predictions(data, True, 1, [0, 2])
+    assert len(plain.children[0].children.children) == 2  # token, top 5
+    header = [th.children for th in table.children[0].children.children]
+    assert header[2] == "with layer 1's heads 0, 2 switched off"
+    runner = load_model(app_env["model"])
+    expected = runner.analyze("The cat sat on the mat.", ablate={1: [0, 2]}).predictions
+    cells = [row.children[2].children for row in table.children[1].children]
+    assert cells[2] == ", ".join(f"{tok!r} {p:.1%}" for tok, p in expected[2])
+    assert ViewState.from_dict(urlstate.parse("?ablate=1").to_dict()).ablate

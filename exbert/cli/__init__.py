@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 
 from exbert import config
-from exbert.cli import corpus, database, sentence, serving
+from exbert.cli import corpus, database, heads, sentence, serving
 
 
 def _settings_help() -> str:
@@ -32,6 +32,7 @@ for command in (
     corpus.ingest,
     corpus.corpora,
     corpus.search,
+    heads.heads,
     serving.serve,
     serving.demo,
     database.db,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, no_update, set_props
 
+from dashapp import urlstate
 from dashapp.callbacks import Callbacks, explorer
 from dashapp.components import search_panel
 from dashapp.pages.attention import components, ids, state
@@ -24,6 +25,7 @@ CONTROLS = dict(
     hide=Input(ids.HIDE, "value"),
     mode=Input(ids.MODE, "value"),
     threshold=Input(ids.THRESHOLD, "value"),
+    ablate=Input(ids.ABLATE, "value"),
 )
 
 
@@ -36,6 +38,7 @@ SET_BY_SYNC = {
     "layer": (ids.LAYER, "value"),
     "heads": (ids.HEADS, "data"),
     "hide": (ids.HIDE, "value"),
+    "ablate": (ids.ABLATE, "value"),
     "mode": (ids.MODE, "value"),
     "threshold": (ids.THRESHOLD, "value"),
 }
@@ -152,12 +155,11 @@ def render_thumbnails(data, layer, heads):
         panel=Output(ids.TOKEN_PANEL, "children"),
         mask_disabled=Output(ids.MASK_BUTTON, "disabled"),
         mask_label=Output(ids.MASK_BUTTON, "children"),
-        predictions=Output(ids.PREDICTIONS, "children"),
     ),
     inputs=dict(data=Input(ids.INPUT, "data")),
 )
 def render_sentence(data):
-    """What depends on the input alone: messages, the token panel, masking, predictions."""
+    """What depends on the input alone: messages, the token panel, masking."""
     out = {
         "layer_max": no_update,
         "layer_marks": no_update,
@@ -165,7 +167,6 @@ def render_sentence(data):
         "panel": None,
         "mask_disabled": True,
         "mask_label": "Mask selected token",
-        "predictions": None,
     }
     view_state = state.view_state(data, 0, None, False, None, None)
     try:
@@ -182,8 +183,35 @@ def render_sentence(data):
         "panel": components.token_panel(view, view_state.token),
         "mask_disabled": disabled,
         "mask_label": label,
-        "predictions": components.predictions_table(view),
     }
+
+
+@registry(
+    Output(ids.PREDICTIONS, "children"),
+    Input(ids.INPUT, "data"),
+    Input(ids.ABLATE, "value"),
+    Input(ids.LAYER, "value"),
+    Input(ids.HEADS, "data"),
+)
+def render_predictions(data, ablate, layer, heads):
+    """The model's top predictions; with the switch on, beside them the predictions with the
+    layer's selected heads switched off (the model rerun without them)."""
+    view_state = state.view_state(data, layer, heads, False, None, None)
+    try:
+        view = _view(view_state, words=False)
+        if view is None:
+            return None
+        view_state = urlstate.clamp(view_state, view.layers, view.heads, len(view.tokens))
+        off = None
+        if ablate and view.has_predictions:
+            off = list(range(view.heads)) if view_state.heads is None else list(view_state.heads)
+            after = explorer().views.ablated(
+                view.model, view.sentence, view.masks, {view_state.layer: off}
+            )
+            return components.predictions_table(view, after, view_state.layer, off)
+        return components.predictions_table(view)
+    except UserError as err:
+        return dbc.Alert(str(err), color="danger")
 
 
 # What the search panel searches, the selected token of this view: a copy of fields,

@@ -166,21 +166,45 @@ def mask_button(view: AttentionView, state: ViewState) -> tuple[bool, str]:
     return disabled, label
 
 
-def predictions_table(view: AttentionView):
+def _top(predictions) -> str:
+    return ", ".join(f"{tok!r} {p:.1%}" for tok, p in predictions or ())
+
+
+def predictions_table(
+    view: AttentionView,
+    ablated: list[list[tuple[str, float]]] | None = None,
+    layer: int | None = None,
+    heads: list[int] | None = None,
+):
+    """Each token's top predictions; with `ablated`, beside them the predictions with
+    `heads` of `layer` switched off, the first prediction marked where it changed."""
     if not view.has_predictions:
         return dbc.Alert(
             f"{view.model} has no language-model head, so it predicts nothing; "
             "attention and search still work.",
             color="secondary",
         )
-    header = html.Thead(html.Tr([html.Th("token"), html.Th(f"top 5: {view.prediction_label}")]))
+    columns = [html.Th("token"), html.Th(f"top 5: {view.prediction_label}")]
+    if ablated is not None:
+        off = ", ".join(map(str, heads or ())) or "none"
+        columns.append(html.Th(f"with layer {layer}'s heads {off} switched off"))
     body = []
     for t, label in zip(view.tokens, labels(view), strict=True):
-        preds = ", ".join(f"{tok!r} {p:.1%}" for tok, p in view.token_predictions(t.position))
         style = {"color": "#d62728"} if view.masked(t.position) else None
-        body.append(html.Tr([html.Td(label, style=style), html.Td(preds, className="small")]))
+        before = view.token_predictions(t.position)
+        cells = [html.Td(label, style=style), html.Td(_top(before), className="small")]
+        if ablated is not None:
+            after = ablated[t.position]
+            changed = bool(before and after and before[0][0] != after[0][0])
+            cells.append(
+                html.Td(_top(after), className="small fw-bold text-danger" if changed else "small")
+            )
+        body.append(html.Tr(cells))
     return dbc.Table(
-        [header, html.Tbody(body)], size="sm", striped=True, id="attn-predictions-table"
+        [html.Thead(html.Tr(columns)), html.Tbody(body)],
+        size="sm",
+        striped=True,
+        id="attn-predictions-table",
     )
 
 

@@ -11,6 +11,7 @@ HEADS = "attn-heads"
 MASKS = "attn-masks"
 TOKEN = "attn-token"
 HIDE = "attn-hide-special"
+ABLATE = "attn-ablate"  # switch the selected heads off: predictions before and after
 MODE = "attn-mode"
 THRESHOLD = "attn-threshold"
 ALL_HEADS = "attn-all-heads"

@@ -65,6 +65,12 @@ def layout(
                     figure=empty_figure(),
                     clear_on_unhover=True,
                 ),
+                dbc.Switch(
+                    id=ids.ABLATE,
+                    label="Switch off the selected heads (predictions before and after)",
+                    value=view.ablate,
+                    className="mt-2 small",
+                ),
                 html.Hr(),
                 dbc.Switch(
                     id=ids.HIDE, label="Hide special tokens (renormalise)", value=view.hide_special

@@ -21,7 +21,7 @@ EXAMPLES = [
 OPEN = "open"  # the trigger name for a sentence opened from elsewhere (a search result)
 OUTPUTS = (
     "url", "state", "sentence", "model", "layer", "heads", "masks", "token", "hide", "mode",
-    "threshold",
+    "threshold", "ablate",
 )  # fmt: skip
 
 
@@ -39,6 +39,7 @@ def control_values(state: ViewState) -> dict:
         "masks": list(state.masks),
         "token": state.token,
         "hide": state.hide_special,
+        "ablate": state.ablate,
         "mode": state.mode,
         "threshold": state.threshold,
     }
@@ -56,6 +57,7 @@ def _from_controls(sentence: object, controls: dict, old: ViewState) -> ViewStat
             "masks": controls.get("masks"),
             "token": controls.get("token"),
             "hide_special": bool(controls.get("hide")),
+            "ablate": bool(controls.get("ablate")),
             "mode": controls.get("mode"),
             "threshold": urlstate.DEFAULT_THRESHOLD if threshold is None else threshold,
             "extra": old.extra,
