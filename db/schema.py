@@ -31,7 +31,7 @@ from sqlalchemy import (
     false,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -228,8 +228,10 @@ class Vector(Base):
 
 
 class HeadStat(Base):
-    """A head's positional or entropy statistic over a corpus, as a sum and what it is over
-    (exbert/head_stats.py): the mean is total / count, and adding documents adds to both."""
+    """A positional or entropy statistic of every head over a corpus, as sums and what they
+    are over (exbert/head_stats.py): a head's mean is totals[layer * heads + head] / count,
+    and adding documents adds to both. One row a statistic, the heads in an array: a
+    document group's update is then a few rows, not thousands (view head_statistics)."""
 
     __tablename__ = "head_stats"
     corpus_id: Mapped[int] = mapped_column(
@@ -239,15 +241,14 @@ class HeadStat(Base):
         ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
     )
     statistic: Mapped[str] = mapped_column(String(24), primary_key=True)
-    layer: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    head: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    total: Mapped[float] = mapped_column(Double)
+    totals: Mapped[list[float]] = mapped_column(ARRAY(Double))  # [layer * heads + head]
     count: Mapped[int] = mapped_column(BigInteger)
 
 
 class HeadSyntax(Base):
-    """How often a head's most-attended word is the dependency head (or dependent) of a
-    relation, over a corpus (Clark et al. 2019)."""
+    """How often each head's most-attended word is the dependency head (or dependent) of a
+    relation, over a corpus (Clark et al. 2019): correct[layer * heads + head] of total
+    (view head_syntax_accuracy)."""
 
     __tablename__ = "head_syntax"
     corpus_id: Mapped[int] = mapped_column(
@@ -258,9 +259,7 @@ class HeadSyntax(Base):
     )
     relation: Mapped[str] = mapped_column(String(32), primary_key=True)
     direction: Mapped[str] = mapped_column(String(24), primary_key=True)
-    layer: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    head: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    correct: Mapped[int] = mapped_column(BigInteger)
+    correct: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
     total: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -294,3 +293,56 @@ class HeadCoverage(Base):
     sentences: Mapped[int] = mapped_column(BigInteger)
     tokens: Mapped[int] = mapped_column(BigInteger)
 
+
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+
+
+class Job(Base):
+    """A request to add documents to a corpus with a model (from `exbert ingest` or the
+    Corpora page): what a person follows and cancels. Its work is its tasks."""
+
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    corpus: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(Text)
+    layers: Mapped[str | None] = mapped_column(Text)  # "0,3", or null for all
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    origin: Mapped[str] = mapped_column(Text, server_default="")  # e.g. "cli", "browser"
+    documents: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class JobTask(Base):
+    """A few documents of a job, claimed by one worker at a time (FOR UPDATE SKIP LOCKED)
+    under a lease the worker renews; a lease that runs out frees the task for another."""
+
+    __tablename__ = "job_tasks"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    documents: Mapped[list] = mapped_column(JSONB)  # [{source, text, meta}]
+    n_documents: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(10), server_default="queued")
+    attempts: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    worker: Mapped[str | None] = mapped_column(Text)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    documents_added: Mapped[int] = mapped_column(Integer, server_default="0")
+    documents_skipped: Mapped[int] = mapped_column(Integer, server_default="0")
+    sentences: Mapped[int] = mapped_column(Integer, server_default="0")
+    tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    rejected: Mapped[list] = mapped_column(JSONB, server_default="[]")  # [{source, message}]
+    error: Mapped[str | None] = mapped_column(Text)  # why the task failed
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('queued', 'running', 'done', 'failed', 'cancelled')", name="status"
+        ),
+        Index("ix_job_tasks_job_id", "job_id"),
+        # what workers look for: the open tasks, oldest first
+        Index(
+            "ix_job_tasks_open",
+            "id",
+            postgresql_where="status IN ('queued', 'running')",
+        ),
+    )

@@ -66,3 +66,37 @@ def corpus_sentences(session: Session, corpus: str, model: str) -> int:
         ),
         {"c": corpus, "m": model},
     ).scalar_one()
+
+
+def label_distribution(
+    session: Session, corpus: str, kind: str, top: int = 20
+) -> list[tuple[str, int]]:
+    """The most frequent parts of speech (kind 'pos') or entity types ('ent_type', counted
+    once per entity) of a corpus's words."""
+    column = {"pos": "w.pos", "ent_type": "w.ent_type"}[kind]
+    extra = " AND w.ent_type <> '' AND w.ent_iob = 'B'" if kind == "ent_type" else ""
+    return [
+        (r[0], r[1])
+        for r in session.execute(
+            text(
+                f"SELECT {column}, count(*) FROM words w JOIN sentences s ON s.id = w.sentence_id "
+                f"JOIN documents d ON d.id = s.document_id JOIN corpora c ON c.id = d.corpus_id "
+                f"WHERE c.name = :c{extra} GROUP BY 1 ORDER BY 2 DESC LIMIT :n"
+            ),
+            {"c": corpus, "n": top},
+        )
+    ]
+
+
+def model_bytes(session: Session) -> dict[str, int]:
+    """Bytes on disk of each model's vectors (its partitions, indexes included)."""
+    return {
+        name: int(size or 0)
+        for name, size in session.execute(
+            text(
+                "SELECT m.name, sum(pg_total_relation_size(format('vectors_s%s', sp.id)::regclass)) "
+                "FROM vector_spaces sp JOIN models m ON m.id = sp.model_id "
+                "WHERE to_regclass(format('vectors_s%s', sp.id)) IS NOT NULL GROUP BY m.name"
+            )
+        )
+    }

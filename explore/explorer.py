@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from db import labels, stats
 from exbert.config import Settings
-from explore import heads, sql
+from explore import corpora, heads, sql
 from explore.attention import AttentionView, AttentionViews
 from explore.errors import QueryTimeout, StoreUnavailable
 from explore.models import ModelCatalog
@@ -54,6 +54,28 @@ class Explorer:
     def corpora(self) -> list[stats.CorpusModelCounts]:
         with self.store.transaction() as s:
             return stats.corpus_counts(s)
+
+    def corpus_overview(self) -> list[corpora.CorpusRow]:
+        """Corpora x models with their sizes (the Corpora page)."""
+        return corpora.overview(self.store)
+
+    def add_documents(self, corpus: object, model: object, layers: list[int] | None,
+                      files: list[tuple[str, str]], pasted: str | None) -> tuple[int, list]:  # fmt: skip
+        """Queue uploaded or pasted documents as an ingestion job (explore/corpora.py)."""
+        return corpora.add_documents(self.store, self.models, corpus, model, layers, files, pasted)
+
+    def jobs(self, limit: int = 20) -> list:
+        return corpora.recent_jobs(self.store, limit)
+
+    def cancel_job(self, job_id: object) -> None:
+        corpora.cancel_job(self.store, job_id)
+
+    def delete(self, corpus: object, model: object = None) -> str:
+        """Remove a corpus, or one model's rows of it."""
+        return corpora.delete(self.store, corpus, model)
+
+    def distribution(self, corpus: object) -> dict[str, list[tuple[str, int]]]:
+        return corpora.distribution(self.store, corpus)
 
     def labels(self) -> dict[str, list[str]]:
         """The annotation labels in the store, for filter menus."""

@@ -137,17 +137,13 @@ class Ingestor:
 
     # -- per document ----------------------------------------------------------
 
-    def _model_rows(
-        self, sentences: Sequence[tuple[str, list[Word]]]
-    ) -> tuple[list[SentenceModelRows], list[HeadCounts]]:
-        """Run the model over (text, words) pairs and build the rows to store, in order,
-        with each sentence's head statistics.
+    def _model_rows(self, sentences: Sequence[tuple[str, list[Word]]]) -> list[SentenceModelRows]:
+        """Run the model over (text, words) pairs and build the rows to store, in order.
 
         Sentences are batched by length, so a batch pads little.
         """
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i][0]))
         rows: list[SentenceModelRows | None] = [None] * len(sentences)
-        counts: list[HeadCounts | None] = [None] * len(sentences)
         for start in range(0, len(order), self.batch):
             chunk = order[start : start + self.batch]
             analyses = self.runner.analyze_batch(
@@ -162,13 +158,23 @@ class Ingestor:
                 for layer in self.layers:
                     vectors[self.spaces[(layer, "hidden")]] = hidden[layer]
                     vectors[self.spaces[(layer, "context")]] = contexts[layer]
-                # the head statistics count the weights as stored, so a recount equals them
-                levels = attention_codec.to_levels(a.attentions)
-                rows[i] = SentenceModelRows(tokens, vectors, levels)
-                counts[i] = sentence_counts(
-                    levels, tokens, words, self.runner.kind == "causal", top=attention_codec.LEVELS
+                rows[i] = SentenceModelRows(
+                    tokens, vectors, attention_codec.to_levels(a.attentions)
                 )
-        return rows, counts
+        return rows
+
+    def _counts(
+        self, rows: Sequence[SentenceModelRows], words: Sequence[Sequence[Word]]
+    ) -> HeadCounts:
+        """The head statistics of these sentences, from their attention as stored (so a
+        recount from the store equals them). Done by the writer, beside spaCy, not in the
+        model's turn: it cost a tenth of the floor there."""
+        out = self._no_counts()
+        causal = self.runner.kind == "causal"
+        for row, sentence_words in zip(rows, words, strict=True):
+            out.add(sentence_counts(row.attentions, row.tokens, sentence_words, causal,
+                                    top=attention_codec.LEVELS))  # fmt: skip
+        return out
 
     def _codes(self, sentences: Sequence[Sequence[Word]]) -> list:
         """Each sentence's [words, 4] label codes; new labels are committed first."""
@@ -180,20 +186,18 @@ class Ingestor:
 
     def _write_new(
         self,
-        items: Sequence[
-            tuple[RawDocument, list[Sentence], list[SentenceModelRows], list[HeadCounts]]
-        ],
+        items: Sequence[tuple[RawDocument, list[Sentence], list[SentenceModelRows]]],
     ) -> list[int]:
         """Write new documents (document, sentences, model rows) with this model's rows
         in one transaction: tokens written per document, 0 for one already stored
         (by another process meanwhile, or earlier in `items`)."""
-        codes = self._codes([x.words for _, kept, _, _ in items for x in kept])
+        codes = self._codes([x.words for _, kept, _ in items for x in kept])
         first = [0]  # where each document's sentences start in `codes`
-        for _, kept, _, _ in items:
+        for _, kept, _ in items:
             first.append(first[-1] + len(kept))
         with self.sessions.begin() as s:
             writes.skip_flush_wait(s)
-            hashes = [doc.content_hash for doc, _, _, _ in items]
+            hashes = [doc.content_hash for doc, _, _ in items]
             writes.lock_documents(s, self.corpus_id, hashes)
             taken = writes.stored_hashes(s, self.corpus_id, hashes)
             todo = []
@@ -218,8 +222,7 @@ class Ingestor:
                 ):
                     where.append(SentenceIds(doc.id, sid, wids, sentence_codes))
                 rows += items[i][2]
-                for c in items[i][3]:
-                    counts.add(c)
+                counts.add(self._counts(items[i][2], [x.words for x in items[i][1]]))
             writes.write_model_rows(s, self.model_id, self.corpus_id, where, rows, counted=True)
             head_stats.add(s, self.corpus_id, self.model_id, counts)
         tokens = [0] * len(items)
@@ -231,7 +234,7 @@ class Ingestor:
         """Add this model to a document that is stored already: (sentences, tokens)."""
         with self.sessions.begin() as s:
             stored = reads.document_sentences(s, doc_id)
-        rows, sentence_counts_ = self._model_rows([(text, words) for _, text, _, words in stored])
+        rows = self._model_rows([(text, words) for _, text, _, words in stored])
         codes = self._codes([words for _, _, _, words in stored])
         with self.sessions.begin() as s:
             writes.skip_flush_wait(s)
@@ -245,9 +248,7 @@ class Ingestor:
             tokens = writes.write_model_rows(
                 s, self.model_id, self.corpus_id, where, rows, counted=True
             )
-            counts = self._no_counts()
-            for c in sentence_counts_:
-                counts.add(c)
+            counts = self._counts(rows, [words for _, _, _, words in stored])
             head_stats.add(s, self.corpus_id, self.model_id, counts)
             return len(stored), tokens
 
@@ -290,14 +291,12 @@ class Ingestor:
                 else:
                     summary.documents_skipped += 1  # stored meanwhile, or a repeat
 
-        ready: list[
-            tuple[RawDocument, list[Sentence], list[SentenceModelRows], list[HeadCounts]]
-        ] = []
+        ready: list[tuple[RawDocument, list[Sentence], list[SentenceModelRows]]] = []
 
         def hand_over(writer: ThreadPoolExecutor) -> None:
             """The ready documents to the writer, to be stored in one transaction."""
             if ready:
-                n_sentences = [len(kept) for _, kept, _, _ in ready]
+                n_sentences = [len(kept) for _, kept, _ in ready]
                 pending.append((n_sentences, writer.submit(self._write_new, list(ready))))
                 ready.clear()
 
@@ -336,10 +335,10 @@ class Ingestor:
                             ReadError(doc.source, "has no sentence exbert can store")
                         )
                         continue
-                    rows, counts = self._model_rows([(x.text, x.words) for x in kept])
-                    ready.append((doc, kept, rows, counts))
+                    rows = self._model_rows([(x.text, x.words) for x in kept])
+                    ready.append((doc, kept, rows))
                     seen += len(kept)
-                    if sum(len(k) for _, k, _, _ in ready) >= HOLD_SENTENCES:
+                    if sum(len(k) for _, k, _ in ready) >= HOLD_SENTENCES:
                         hand_over(writer)
                 hand_over(writer)
                 summary.seconds = time.perf_counter() - started

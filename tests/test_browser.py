@@ -483,3 +483,53 @@ def test_heads_page_from_a_statistic_to_a_sentence(search_env, browser):
         assert severe_console_errors(browser) == []
     finally:
         server.stop()
+
+
+def test_corpora_page_upload_reaches_the_store_with_progress_to_100(
+    app, app_env, browser, tmp_path
+):
+    """Upload a file from the browser: a job is queued, a worker ingests it, the page's
+    progress bar reaches 100% and the table shows the corpus; a file too big for the page
+    gets a message before anything is sent."""
+    import threading
+
+    from db.engine import sessions
+    from ingest.worker import Worker
+
+    doc = tmp_path / "story.txt"
+    doc.write_text("The cat sat on the mat. The dog slept by the door. " * 20)
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"word " * (21 * 2**20 // 5))
+    server = LiveServer(app.server)
+    worker = Worker(sessions(app_env["db_url"]))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    try:
+        browser.get(server.url + "/corpora")
+        upload = wait(browser).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, "#corpora-upload input[type=file]")
+        )
+        upload.send_keys(str(big))
+        wait(browser, 60).until(
+            lambda d: "Too big for the page" in d.find_element(By.ID, "corpora-files").text
+        )
+        browser.get(server.url + "/corpora")  # a file input keeps what it was given
+        wait(browser).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, "#corpora-upload input[type=file]")
+        ).send_keys(str(doc))
+        wait(browser).until(lambda d: "story.txt" in d.find_element(By.ID, "corpora-files").text)
+        browser.find_element(By.ID, "corpora-name").send_keys("uploaded")
+        browser.find_element(By.ID, "corpora-add").click()
+        note = wait(browser).until(lambda d: d.find_element(By.ID, "corpora-added-note"))
+        assert "queued" in note.text
+        wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".job-progress"))
+        thread.start()
+        wait(browser, 120).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, ".job-status").text.strip() == "done"
+        )
+        bar = browser.find_element(By.CSS_SELECTOR, ".job-progress .progress-bar")
+        assert bar.get_attribute("aria-valuenow") == "100"
+        wait(browser).until(lambda d: "uploaded" in d.find_element(By.ID, "corpora-table").text)
+        assert severe_console_errors(browser) == []
+    finally:
+        worker.stop.set()
+        server.stop()

@@ -108,7 +108,9 @@ class Served:
 
 @pytest.fixture
 def served(tiny_models):
-    s = Served(tiny_models["bert-mlm"], "--workers", "1")
+    # no ingestion worker: it is a database client too, and may restart a killed server
+    # before the test has seen the app answer 503
+    s = Served(tiny_models["bert-mlm"], "--workers", "1", "--ingest-workers", "0")
     yield s
     s.close()
 

@@ -147,3 +147,32 @@ FIGURE_CONFIG = {
     ],
     "toImageButtonOptions": {"format": "png", "scale": 2, "filename": "exbert"},
 }  # fmt: skip
+
+
+def distribution_figure(distribution: dict[str, list[tuple[str, int]]], corpus: str) -> go.Figure:
+    """A corpus's parts of speech and entity types, side by side, as shares."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("part of speech", "entity type"))
+    for col, kind in ((1, "pos"), (2, "ent_type")):
+        pairs = distribution.get(kind) or []
+        total = sum(n for _, n in pairs) or 1
+        fig.add_trace(
+            go.Bar(
+                x=[label for label, _ in pairs],
+                y=[n / total for _, n in pairs],
+                customdata=[n for _, n in pairs],
+                marker_color=ACCENT,
+                hovertemplate="%{x}: %{y:.1%} (%{customdata:,})<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+    fig.update_yaxes(tickformat=".0%")
+    fig.update_layout(
+        title={"text": f"{corpus}: what its words are", "font": {"size": 13}},
+        height=260,
+        showlegend=False,
+        margin={"l": 40, "r": 10, "t": 50, "b": 40},
+    )
+    return fig

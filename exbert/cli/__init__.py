@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 
 from exbert import config
-from exbert.cli import corpus, database, heads, sentence, serving
+from exbert.cli import corpus, database, heads, jobs, sentence, serving
 
 
 def _settings_help() -> str:
@@ -33,6 +33,8 @@ for command in (
     corpus.corpora,
     corpus.search,
     heads.heads,
+    jobs.worker,
+    jobs.jobs,
     serving.serve,
     serving.demo,
     database.db,

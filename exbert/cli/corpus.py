@@ -32,8 +32,31 @@ from exbert.cli.common import open_store, parse_numbers, settings
     help="Build HNSW indexes for vector spaces past 100k rows when done.",
 )
 @click.option("--description", default="", help="Description of a new corpus.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Queue the documents as a job and run N local worker processes on it (more "
+    "workers can join from other machines: exbert worker). Default: ingest in this process.",
+)
+@click.option(
+    "--queue",
+    "queue_only",
+    is_flag=True,
+    help="Only queue the job and return; workers (exbert worker) ingest it.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where the model runs: a GPU when present (auto), or as told.",
+)
 @click.argument("paths", nargs=-1)
-def ingest(corpus, model, sample, limit, layers, batch, index, description, paths) -> None:
+def ingest(
+    corpus, model, sample, limit, layers, batch, index, description, workers, queue_only, device,
+    paths,
+) -> None:  # fmt: skip
     """Add documents to a corpus: PATHs of .txt files (one document each), .jsonl
     files ({"id", "text", "meta"} per line), folders of those, or - for stdin.
 
@@ -52,8 +75,22 @@ def ingest(corpus, model, sample, limit, layers, batch, index, description, path
 
     if not paths and not sample:
         raise click.UsageError("Give PATHs to ingest (or - for stdin), or --sample wiki.")
+    if workers or queue_only:
+        from exbert.cli.jobs import queue_and_follow
+
+        if limit is not None and not sample:
+            raise click.UsageError("--limit counts sentences as they are stored; use it without "
+                                   "--workers/--queue, or with --sample.")  # fmt: skip
+        documents = (
+            read_wiki_sample()
+            if sample == "wiki"
+            else itertools.chain.from_iterable(map(read_path, paths))
+        )
+        queue_and_follow(corpus, model or settings().model, documents, parse_numbers(layers),
+                         description, workers, device, sentence_limit=limit)  # fmt: skip
+        return
     try:
-        runner = load_model(model or settings().model)
+        runner = load_model(model or settings().model, device=device)
         nlp = load_spacy(settings().spacy_model)
     except (ModelError, AnnotationError) as err:
         raise click.ClickException(str(err)) from err

@@ -22,8 +22,44 @@ def _prepare_store() -> None:
         click.echo(f"warning: the corpus database is unavailable ({err}); serving anyway", err=True)
 
 
-def _serve(host: str, port: int, workers: int | None, debug: bool) -> None:
+def _serve(host: str, port: int, workers: int | None, debug: bool, ingest_workers: int = 1) -> None:
+    import subprocess
+    import sys
+
+    # ingestion workers for the Corpora page's jobs, beside the web workers; more can
+    # join from any machine (exbert worker)
+    helpers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "exbert.cli", "worker", "--quiet"], preexec_fn=_die_with_parent
+        )
+        for _ in range(ingest_workers)
+    ]
     click.echo(f"exbert is serving at http://{host}:{port}/  (Ctrl+C stops it)")
+    try:
+        _run_server(host, port, workers, debug)
+    finally:
+        for helper in helpers:
+            helper.terminate()
+        for helper in helpers:
+            try:
+                helper.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                helper.kill()
+
+
+def _die_with_parent() -> None:
+    """In a helper before it runs: SIGTERM when the server dies, even by kill -9 (Linux),
+    so no worker outlives the server that started it."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _run_server(host: str, port: int, workers: int | None, debug: bool) -> None:
     if debug:
         from dashapp.app import create_app
 
@@ -53,6 +89,14 @@ def _options(command):
             click.option(
                 "--debug", is_flag=True, help="Dash's development server, reloading on changes."
             ),
+            click.option(
+                "--ingest-workers",
+                type=click.IntRange(0, 64),
+                default=1,
+                show_default=True,
+                help="Ingestion workers started beside the server, for jobs queued from the "
+                "Corpora page (0: none; run exbert worker elsewhere).",
+            ),
         ]
     ):
         command = option(command)
@@ -61,11 +105,11 @@ def _options(command):
 
 @click.command()
 @_options
-def serve(host: str, port: int, workers: int | None, debug: bool) -> None:
+def serve(host: str, port: int, workers: int | None, debug: bool, ingest_workers: int) -> None:
     """Serve the web app (attention view, corpora, JSON API under /api) with a production
     WSGI server (gunicorn): Ctrl+C stops it at once, SIGTERM lets requests finish."""
     _prepare_store()
-    _serve(host, port, workers, debug)
+    _serve(host, port, workers, debug, ingest_workers)
 
 
 @click.command()
@@ -73,7 +117,9 @@ def serve(host: str, port: int, workers: int | None, debug: bool) -> None:
 @click.option(
     "--sentences", default=DEMO_SENTENCES, show_default=True, help="Sample sentences to ingest."
 )
-def demo(host: str, port: int, workers: int | None, debug: bool, sentences: int) -> None:
+def demo(
+    host: str, port: int, workers: int | None, debug: bool, ingest_workers: int, sentences: int
+) -> None:
     """Start the embedded database, ingest the Wikipedia sample with
     all-MiniLM-L6-v2 on first run (a few minutes), and serve the app.
     Later runs find the corpus stored and start in seconds."""
@@ -95,4 +141,4 @@ def demo(host: str, port: int, workers: int | None, debug: bool, sentences: int)
         ingest += ["--description", "gensim's Wikipedia sample (CC BY-SA)"]
         if subprocess.run(ingest).returncode != 0:
             raise click.ClickException("Ingesting the sample failed; see the messages above.")
-    _serve(host, port, workers, debug)
+    _serve(host, port, workers, debug, ingest_workers)

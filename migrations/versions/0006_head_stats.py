@@ -1,4 +1,5 @@
-"""Head statistics over corpora: sums and counts per (corpus, model, layer, head).
+"""Head statistics over corpora: sums and counts per (corpus, model, statistic), every
+head's in one array (layer-major), so a document group adds to a few rows.
 
 Ingestion adds each group's counts in the same transaction as its documents;
 documents stored before this (document_models.head_stats false) are counted by
@@ -10,6 +11,7 @@ Revises: 0005
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import ARRAY
 
 revision = "0006"
 down_revision = "0005"
@@ -26,17 +28,21 @@ def _keys() -> list:
 
 VIEWS = """
 CREATE VIEW head_statistics AS
-SELECT c.name AS corpus, m.name AS model, hs.layer, hs.head, hs.statistic,
-       hs.total / nullif(hs.count, 0) AS value, hs.count
-FROM head_stats hs JOIN corpora c ON c.id = hs.corpus_id JOIN models m ON m.id = hs.model_id;
+SELECT c.name AS corpus, m.name AS model, ((u.i - 1) / m.heads)::int AS layer,
+       ((u.i - 1) % m.heads)::int AS head, hs.statistic,
+       u.total / nullif(hs.count, 0) AS value, hs.count
+FROM head_stats hs JOIN corpora c ON c.id = hs.corpus_id JOIN models m ON m.id = hs.model_id
+CROSS JOIN LATERAL unnest(hs.totals) WITH ORDINALITY AS u(total, i);
 
 CREATE VIEW head_syntax_accuracy AS
-SELECT c.name AS corpus, m.name AS model, hs.relation, hs.direction, hs.layer, hs.head,
-       hs.correct::float8 / nullif(hs.total, 0) AS accuracy, hs.total AS links,
+SELECT c.name AS corpus, m.name AS model, hs.relation, hs.direction,
+       ((u.i - 1) / m.heads)::int AS layer, ((u.i - 1) % m.heads)::int AS head,
+       u.correct::float8 / nullif(hs.total, 0) AS accuracy, hs.total AS links,
        (SELECT max(b.correct::float8 / nullif(b.total, 0)) FROM syntax_baselines b
         WHERE b.corpus_id = hs.corpus_id AND b.model_id = hs.model_id
           AND b.relation = hs.relation AND b.direction = hs.direction) AS baseline
-FROM head_syntax hs JOIN corpora c ON c.id = hs.corpus_id JOIN models m ON m.id = hs.model_id;
+FROM head_syntax hs JOIN corpora c ON c.id = hs.corpus_id JOIN models m ON m.id = hs.model_id
+CROSS JOIN LATERAL unnest(hs.correct) WITH ORDINALITY AS u(correct, i);
 """
 
 
@@ -45,9 +51,7 @@ def upgrade() -> None:
         "head_stats",
         *_keys(),
         sa.Column("statistic", sa.String(24), primary_key=True),
-        sa.Column("layer", sa.SmallInteger(), primary_key=True),
-        sa.Column("head", sa.SmallInteger(), primary_key=True),
-        sa.Column("total", sa.Double(), nullable=False),
+        sa.Column("totals", ARRAY(sa.Double()), nullable=False),
         sa.Column("count", sa.BigInteger(), nullable=False),
     )
     op.create_table(
@@ -55,9 +59,7 @@ def upgrade() -> None:
         *_keys(),
         sa.Column("relation", sa.String(32), primary_key=True),
         sa.Column("direction", sa.String(24), primary_key=True),
-        sa.Column("layer", sa.SmallInteger(), primary_key=True),
-        sa.Column("head", sa.SmallInteger(), primary_key=True),
-        sa.Column("correct", sa.BigInteger(), nullable=False),
+        sa.Column("correct", ARRAY(sa.BigInteger()), nullable=False),
         sa.Column("total", sa.BigInteger(), nullable=False),
     )
     op.create_table(

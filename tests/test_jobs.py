@@ -1,0 +1,332 @@
+"""Ingestion jobs in the store: workers that share a queue, die, fail and are cancelled."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import psycopg
+from click.testing import CliRunner
+
+from db import jobs
+from db.engine import sessions
+from exbert.cli import main
+from exbert.model import load_model
+from ingest.pipeline import Ingestor
+from ingest.readers import RawDocument
+from ingest.worker import Worker
+
+DOCS = [
+    {"source": f"{i:02}.txt", "text": f"Document {i} is here. The cat number {i} sat on mat {i}. " * 3,
+     "meta": {}}
+    for i in range(40)
+]  # fmt: skip
+
+
+def rows(url, sql, params=None):
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def store_contents(url) -> dict:
+    """What a store holds, comparable across stores (ids differ, content does not)."""
+    return {
+        "hashes": sorted(r[0] for r in rows(url, "SELECT content_hash FROM documents")),
+        "counts": rows(
+            url,
+            "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM sentences), "
+            "(SELECT count(*) FROM words), (SELECT count(*) FROM tokens), "
+            "(SELECT count(*) FROM vectors), (SELECT count(*) FROM attentions), "
+            "(SELECT count(*) FROM document_models)",
+        )[0],
+        "partial": rows(
+            url,
+            "SELECT count(*) FROM documents d WHERE NOT EXISTS "
+            "(SELECT 1 FROM document_models dm WHERE dm.document_id = d.id)",
+        )[0][0],
+        "head_sentences": rows(url, "SELECT coalesce(sum(sentences), 0) FROM head_coverage")[0][0],
+    }
+
+
+def queue(url, model, docs=DOCS, corpus="q") -> int:
+    with sessions(url).begin() as s:
+        return jobs.enqueue(s, corpus, model, docs, origin="test")
+
+
+def clean_store(make_db, model, docs=DOCS, corpus="q"):
+    url = make_db()
+    Ingestor(sessions(url), load_model(model), corpus).run(
+        [RawDocument(d["source"], d["text"]) for d in docs]
+    )
+    return store_contents(url)
+
+
+def worker_cmd(*extra):
+    return [sys.executable, "-m", "exbert.cli", "worker", "--quiet", *extra]
+
+
+def progress(url, job_id):
+    with sessions(url).begin() as s:
+        return jobs.progress(s, [job_id])[0]
+
+
+def test_two_workers_on_one_queue_store_each_document_once(make_db, tiny_models):
+    model = tiny_models["bert-mlm"]
+    url = make_db()
+    job_id = queue(url, model)
+    env = {**os.environ, "EXBERT_DATABASE_URL": url}
+    procs = [subprocess.Popen(worker_cmd("--exit-when-idle"), env=env) for _ in range(2)]
+    for p in procs:
+        assert p.wait(timeout=240) == 0
+    done = progress(url, job_id)
+    assert done.status == "done" and done.documents_added == 40 and done.fraction == 1.0
+    workers = rows(url, "SELECT DISTINCT worker FROM job_tasks")
+    assert len(workers) == 2, "both workers should have taken tasks"
+    assert store_contents(url) == clean_store(make_db, model)
+
+
+def test_a_killed_worker_leaves_its_task_to_another(make_db, tiny_models):
+    model = tiny_models["bert-mlm"]
+    url = make_db()
+    job_id = queue(url, model)
+    env = {**os.environ, "EXBERT_DATABASE_URL": url}
+    first = subprocess.Popen(worker_cmd("--lease", "2"), env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and progress(url, job_id).documents_done < 3:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    before = progress(url, job_id)
+    assert before.documents_done < 40, "the worker should have been killed part-way"
+    second = subprocess.run(worker_cmd("--exit-when-idle", "--lease", "2"), env=env, timeout=240)
+    assert second.returncode == 0
+    after = progress(url, job_id)
+    assert after.status == "done" and after.documents_done == 40
+    retried = rows(url, "SELECT count(*) FROM job_tasks WHERE attempts > 1")[0][0]
+    assert retried >= 1, "the killed worker's task should have been taken over"
+    assert store_contents(url) == clean_store(make_db, model)
+
+
+def test_a_bad_file_or_model_fails_with_its_reason_and_the_rest_completes(
+    db_url, tiny_models, tmp_path
+):
+    model = tiny_models["bert-mlm"]
+    good = tmp_path / "good.txt"
+    good.write_text("The cat sat on the mat.")
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\x00\x01\x02PNG\x00")
+    env = {"EXBERT_DATABASE_URL": db_url}
+    out = CliRunner().invoke(
+        main,
+        ["ingest", "--corpus", "b", "--model", model, "--queue", str(good), str(binary)],
+        env=env,
+    )
+    assert out.exit_code == 0, out.output
+    assert "queued" in out.output and "binary.txt" in out.output
+    with sessions(db_url).begin() as s:
+        bad_model = jobs.enqueue(s, "b", "/no/such/model", DOCS[:2], origin="test")
+    worker = Worker(sessions(db_url))
+    assert worker.run(exit_when_idle=True) == 2
+    listed = CliRunner().invoke(main, ["jobs", "--json"], env=env)
+    by_id = {j["id"]: j for j in json.loads(listed.output)}
+    files_job = by_id[min(by_id)]
+    assert files_job["status"] == "failed" and files_job["documents_added"] == 1
+    assert "binary.txt" in files_job["errors"] and "binary" in files_job["errors"].lower()
+    assert by_id[bad_model]["status"] == "failed"
+    assert "Could not load model" in by_id[bad_model]["errors"]
+    table = CliRunner().invoke(main, ["jobs"], env=env).output
+    assert "failed" in table and "why:" in table
+    again = CliRunner().invoke(main, ["jobs", "--retry", str(bad_model)], env=env)
+    assert "1 failed tasks queued again" in again.output
+    assert progress(db_url, bad_model).status == "queued"
+    assert rows(db_url, "SELECT count(*) FROM documents")[0][0] == 1
+
+
+def test_cancel_stops_a_job_between_documents_and_a_rerun_completes_it(make_db, tiny_models):
+    model = tiny_models["bert-mlm"]
+    url = make_db()
+    long_docs = [
+        {"source": f"{i}.txt", "text": f"Sentence {j} of document {i} is long enough. " * 1}
+        for i in range(24)
+        for j in [0]
+    ]
+    long_docs = [{**d, "text": d["text"] * 60} for d in long_docs]
+    job_id = queue(url, model, long_docs)
+    worker = Worker(sessions(url))
+    worker.check_every = 0.0
+    statuses = []
+    thread = threading.Thread(
+        target=lambda: worker.run(exit_when_idle=True, on_task=lambda t, st: statuses.append(st))
+    )
+    thread.start()
+    deadline = time.time() + 60
+    while time.time() < deadline and not rows(
+        url, "SELECT 1 FROM job_tasks WHERE status = 'running'"
+    ):
+        time.sleep(0.01)
+    with sessions(url).begin() as s:
+        assert jobs.cancel(s, job_id)
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    state = progress(url, job_id)
+    assert state.status == "cancelled" and statuses == ["cancelled"]
+    stored = store_contents(url)
+    assert stored["partial"] == 0 and stored["counts"][0] < 24
+    assert rows(url, "SELECT count(*) FROM job_tasks WHERE status = 'cancelled'")[0][0] == 3
+    rerun = queue(url, model, long_docs)
+    Worker(sessions(url)).run(exit_when_idle=True)
+    assert progress(url, rerun).documents_done == 24
+    assert rows(url, "SELECT count(*) FROM documents")[0][0] == 24
+
+
+def test_the_queue_is_readable_from_sql_and_device_cuda_fails_clearly(db_url, tiny_models):
+    import torch
+
+    model = tiny_models["bert-mlm"]
+    job_id = queue(db_url, model, DOCS[:10])
+    (row,) = rows(
+        db_url,
+        "SELECT status, documents, documents_done FROM job_progress WHERE id = %s",
+        (job_id,),
+    )
+    assert row == ("queued", 10, 0)
+    assert rows(db_url, "SELECT count(*) FROM job_tasks WHERE job_id = %s", (job_id,))[0][0] == 2
+    if not torch.cuda.is_available():
+        out = CliRunner().invoke(
+            main, ["worker", "--device", "cuda"], env={"EXBERT_DATABASE_URL": db_url}
+        )
+        assert out.exit_code != 0 and "no CUDA GPU" in out.output
+
+
+def test_ingest_with_local_workers_equals_ingesting_in_process(make_db, tiny_models, tmp_path):
+    model = tiny_models["bert-mlm"]
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for d in DOCS[:20]:
+        (folder / d["source"]).write_text(d["text"])
+    url = make_db()
+    out = subprocess.run(
+        [sys.executable, "-m", "exbert.cli", "ingest", "--corpus", "q", "--model", model,
+         "--workers", "2", str(folder)],
+        env={**os.environ, "EXBERT_DATABASE_URL": url}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "done: 20 documents added" in out.stdout
+    assert store_contents(url) == clean_store(make_db, model, DOCS[:20])
+
+
+def _data_url(data: bytes) -> str:
+    import base64
+
+    return "data:text/plain;base64," + base64.b64encode(data).decode()
+
+
+def test_the_corpora_page_queues_an_upload_shows_its_progress_and_removes_a_corpus(
+    db_url, tiny_models
+):
+    from dashapp.app import create_app
+    from dashapp.pages import corpora
+    from tests.conftest import settings_for
+
+    model = tiny_models["bert-mlm"]
+    app = create_app(settings_for(model, db_url))
+    upload = {
+        "names": ["a.txt", "b.jsonl", "binary.txt"],
+        "contents": [
+            _data_url(b"The cat sat on the mat. It slept."),
+            _data_url(b'{"id": 1, "text": "A dog barked."}\n{"id": 2, "text": "Birds sang."}\n'),
+            _data_url(b"\x00\x01PNG"),
+        ],
+    }
+    with app.server.app_context():
+        note, _, _ = corpora.add_documents(
+            1, upload, "Pasted words here.", "quotes 'n' ünïcode", model, ""
+        )
+        assert "queued" in str(note) and "binary.txt" in str(note)
+        jobs_before, _ = corpora.jobs_and_table(corpora.TICK)
+        assert "0%" in str(jobs_before)
+        for bad, message in (
+            (("", model), "Give a corpus name"),
+            (("c", "/etc/passwd"), "Unknown model"),
+            (("c\x00", model), "control characters"),
+        ):
+            refused, _, _ = corpora.add_documents(1, None, "Some text.", *bad, "")
+            assert message in str(refused), refused
+        empty, _, _ = corpora.add_documents(1, {"names": ["e.txt"], "contents": [_data_url(b"  ")]},
+                                            "", "c", model, "")  # fmt: skip
+        assert "Nothing to add" in str(empty) and "is empty" in str(empty)
+    Worker(sessions(db_url)).run(exit_when_idle=True)
+    with app.server.app_context():
+        jobs_after, table = corpora.jobs_and_table(corpora.DELETED)
+        assert "100%" in str(jobs_after) or "failed" in str(jobs_after)
+        assert "quotes 'n' ünïcode" in str(table)
+    assert rows(db_url, "SELECT count(*) FROM documents")[0][0] == 4  # a, b#1, b#2, pasted
+    with app.server.app_context():
+        message = app.server.extensions["exbert"].delete("quotes 'n' ünïcode")
+    assert "removed" in message
+    assert rows(db_url, "SELECT count(*) FROM documents")[0][0] == 0
+    assert rows(db_url, "SELECT count(*) FROM vectors")[0][0] == 0
+    app.server.extensions["exbert"].store.dispose()
+
+
+def test_a_worker_waits_out_a_database_that_goes_away(tiny_models):
+    """The store stops under an idle worker and comes back: the worker keeps polling, then
+    ingests what was queued meanwhile, with no restart."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from db import migrate, server
+
+    home = Path(tempfile.mkdtemp(prefix="exbert-worker-"))  # world-traversable, as root needs
+    url = server.start(home)
+    migrate.upgrade(url)
+    worker = Worker(sessions(url))
+    thread = threading.Thread(target=worker.run, kwargs={"poll_seconds": 0.2}, daemon=True)
+    thread.start()
+    try:
+        time.sleep(1)
+        postmaster = int((home / "pgdata" / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGKILL)  # the database goes away
+        time.sleep(2)  # the worker's polls fail meanwhile
+        assert thread.is_alive()
+        url = server.start(home)  # and comes back (restarted in the same data directory)
+        job_id = queue(url, tiny_models["bert-mlm"], DOCS[:4])
+        deadline = time.time() + 120
+        while time.time() < deadline and progress(url, job_id).status != "done":
+            time.sleep(0.2)
+        assert progress(url, job_id).documents_added == 4
+    finally:
+        worker.stop.set()
+        thread.join(timeout=30)
+        server.stop(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_removing_one_models_rows_keeps_the_text_for_other_models(db_url, tiny_models):
+    from exbert.config import Settings
+    from explore.explorer import Explorer
+
+    bert, gpt = tiny_models["bert-mlm"], tiny_models["gpt2"]
+    queue(db_url, bert, DOCS[:3], corpus="two")
+    queue(db_url, gpt, DOCS[:3], corpus="two")
+    Worker(sessions(db_url)).run(exit_when_idle=True)
+    explorer = Explorer(Settings.from_env(database_url=db_url, model=bert))
+    assert "removed" in explorer.delete("two", gpt)
+    counts = rows(
+        db_url,
+        "SELECT m.name, count(t.id) FROM models m LEFT JOIN tokens t ON t.model_id = m.id GROUP BY m.name",
+    )
+    assert dict(counts)[gpt] == 0 and dict(counts)[bert] > 0
+    assert rows(db_url, "SELECT count(*) FROM documents")[0][0] == 3
+    gpt_vectors = rows(
+        db_url,
+        "SELECT count(*) FROM vectors v JOIN vector_spaces sp ON sp.id = v.space_id "
+        "JOIN models m ON m.id = sp.model_id WHERE m.name = %s",
+        (gpt,),
+    )[0][0]
+    assert gpt_vectors == 0
+    explorer.store.dispose()
