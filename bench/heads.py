@@ -174,7 +174,7 @@ def make_copies(engine, corpus: str, copies: int) -> str:
         for table, (keys, sums) in stats.items():
             times_k = ", ".join(
                 f"(SELECT array_agg(x * :k ORDER BY i) FROM unnest({c}) WITH ORDINALITY u(x, i))"
-                if c in ("totals", "correct")
+                if (table, c) in (("head_stats", "totals"), ("head_syntax", "correct"))
                 else f"{c} * :k"
                 for c in sums
             )

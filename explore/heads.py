@@ -1,7 +1,7 @@
 """The head atlas: what each head does over a corpus, and the sentences that show it.
 
 The statistics are precomputed sums and counts (exbert/head_stats.py,
-db/head_stats.py), so the atlas of a corpus of any size is a read of a few
+db/head_stats.py), so the atlas of a corpus of any size is a read of about a
 hundred rows. The sentences behind a cell are found by recounting one head on a
 fixed sample of the corpus's sentences.
 """

@@ -12,7 +12,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from exbert.model import PACKAGED_MODELS, ModelError, ModelRunner, load_model
+from exbert.model import ModelError, ModelRunner, load_model
+from exbert.model_files import PACKAGED_MODELS
 from explore.errors import UserError
 
 # Stored models are re-read at most this often (seconds): a model ingested by

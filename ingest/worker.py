@@ -53,7 +53,6 @@ class Worker:
         self.name = name or worker_name()
         self.stop = threading.Event()
         self._nlp = None
-        self._ingestors: dict[tuple, Ingestor] = {}
 
     def run(
         self,
@@ -173,17 +172,17 @@ class Worker:
         return status
 
     def _ingestor(self, task: jobs.Task) -> Ingestor:
-        key = (task.corpus, task.model, tuple(task.layers or ()), task.description)
-        if key not in self._ingestors:
-            if self._nlp is None:
-                self._nlp = load_spacy(self.spacy_model) if self.spacy_model else load_spacy()
-            runner = load_model(task.model, device=self.device)
-            batch = 128 if runner.device.type == "cuda" else 32  # a GPU wants wider batches
-            self._ingestors[key] = Ingestor(
-                self.sessions, runner, task.corpus, task.layers, batch, nlp=self._nlp,
-                description=task.description,
-            )  # fmt: skip
-        return self._ingestors[key]
+        """An ingestor for the task's corpus and model, made afresh for each task (a few
+        quick queries): the corpus may have been removed and made again since the last
+        one, under a new id. The model and spaCy stay loaded."""
+        if self._nlp is None:
+            self._nlp = load_spacy(self.spacy_model) if self.spacy_model else load_spacy()
+        runner = load_model(task.model, device=self.device)
+        batch = 128 if runner.device.type == "cuda" else 32  # a GPU wants wider batches
+        return Ingestor(
+            self.sessions, runner, task.corpus, task.layers, batch, nlp=self._nlp,
+            description=task.description,
+        )  # fmt: skip
 
 
 def wait_for(

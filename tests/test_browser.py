@@ -533,3 +533,21 @@ def test_corpora_page_upload_reaches_the_store_with_progress_to_100(
     finally:
         worker.stop.set()
         server.stop()
+
+
+def test_switching_heads_off_follows_the_layer_and_heads(live, browser):
+    """The switch shows the predictions with the selected heads off; while it is on, a layer
+    change reruns the model without that layer's heads."""
+    browser.get(live + "/?sentence=The+dog+barked+at+the+mailman.&layer=1&heads=0,2")
+    wait(browser).until(lambda d: "[CLS]" in graph_labels(d))
+    predictions = lambda d: d.find_element(By.ID, "attn-predictions").text  # noqa: E731
+    assert "switched off" not in predictions(browser)
+    browser.find_element(By.CSS_SELECTOR, "#attn-ablate").click()
+    wait(browser).until(lambda d: "with layer 1's heads 0, 2 switched off" in predictions(d))
+    browser.find_element(By.CSS_SELECTOR, "#attn-layer .dash-slider-thumb").send_keys(
+        Keys.ARROW_LEFT
+    )
+    wait(browser).until(lambda d: "with layer 0's heads 0, 2 switched off" in predictions(d))
+    browser.find_element(By.CSS_SELECTOR, "#attn-ablate").click()
+    wait(browser).until(lambda d: "switched off" not in predictions(d))
+    assert severe_console_errors(browser) == []

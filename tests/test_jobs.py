@@ -91,23 +91,28 @@ def test_two_workers_on_one_queue_store_each_document_once(make_db, tiny_models)
 def test_a_killed_worker_leaves_its_task_to_another(make_db, tiny_models):
     model = tiny_models["bert-mlm"]
     url = make_db()
-    job_id = queue(url, model)
+    docs = [{**d, "text": d["text"] * 10} for d in DOCS]  # tasks long enough to die in
+    job_id = queue(url, model, docs)
     env = {**os.environ, "EXBERT_DATABASE_URL": url}
     first = subprocess.Popen(worker_cmd("--lease", "2"), env=env)
+    running = "SELECT id FROM job_tasks WHERE status = 'running'"
     deadline = time.time() + 120
-    while time.time() < deadline and progress(url, job_id).documents_done < 3:
-        time.sleep(0.05)
+    while time.time() < deadline and not (
+        progress(url, job_id).documents_done >= 8 and rows(url, running)
+    ):
+        time.sleep(0.02)
     first.send_signal(signal.SIGKILL)
     first.wait()
-    before = progress(url, job_id)
-    assert before.documents_done < 40, "the worker should have been killed part-way"
+    lost = [r[0] for r in rows(url, running)]  # the dead worker's, frozen now
+    assert lost, "the worker should have died holding a task"
+    assert progress(url, job_id).documents_done < 40, "killed part-way"
     second = subprocess.run(worker_cmd("--exit-when-idle", "--lease", "2"), env=env, timeout=240)
     assert second.returncode == 0
     after = progress(url, job_id)
     assert after.status == "done" and after.documents_done == 40
-    retried = rows(url, "SELECT count(*) FROM job_tasks WHERE attempts > 1")[0][0]
-    assert retried >= 1, "the killed worker's task should have been taken over"
-    assert store_contents(url) == clean_store(make_db, model)
+    taken_over = rows(url, "SELECT attempts, status FROM job_tasks WHERE id = ANY(%s)", (lost,))
+    assert all(attempts == 2 and status == "done" for attempts, status in taken_over)
+    assert store_contents(url) == clean_store(make_db, model, docs)
 
 
 def test_a_bad_file_or_model_fails_with_its_reason_and_the_rest_completes(
@@ -258,7 +263,8 @@ def test_the_corpora_page_queues_an_upload_shows_its_progress_and_removes_a_corp
         empty, _, _ = corpora.add_documents(1, {"names": ["e.txt"], "contents": [_data_url(b"  ")]},
                                             "", "c", model, "")  # fmt: skip
         assert "Nothing to add" in str(empty) and "is empty" in str(empty)
-    Worker(sessions(db_url)).run(exit_when_idle=True)
+    worker = Worker(sessions(db_url))
+    worker.run(exit_when_idle=True)
     with app.server.app_context():
         jobs_after, table = corpora.jobs_and_table(corpora.DELETED)
         assert "100%" in str(jobs_after) or "failed" in str(jobs_after)
@@ -269,6 +275,10 @@ def test_the_corpora_page_queues_an_upload_shows_its_progress_and_removes_a_corp
     assert "removed" in message
     assert rows(db_url, "SELECT count(*) FROM documents")[0][0] == 0
     assert rows(db_url, "SELECT count(*) FROM vectors")[0][0] == 0
+    again = queue(db_url, model, DOCS[:2], corpus="quotes 'n' ünïcode")  # made anew, new id
+    worker.run(exit_when_idle=True)  # the same long-lived worker
+    assert progress(db_url, again).status == "done"
+    assert progress(db_url, again).documents_added == 2
     app.server.extensions["exbert"].store.dispose()
 
 
@@ -330,3 +340,19 @@ def test_removing_one_models_rows_keeps_the_text_for_other_models(db_url, tiny_m
     )[0][0]
     assert gpt_vectors == 0
     explorer.store.dispose()
+
+
+def test_a_task_whose_worker_is_lost_three_times_fails_saying_so(db_url, tiny_models):
+    job_id = queue(db_url, tiny_models["bert-mlm"], DOCS[:2])
+    for attempt in range(jobs.MAX_ATTEMPTS):
+        with sessions(db_url).begin() as s:
+            assert jobs.fail_lost(s) == 0
+            task = jobs.claim(s, f"lost-{attempt}", lease_seconds=0.01)
+            assert task is not None and task.attempts == attempt + 1
+        time.sleep(0.05)  # the lease runs out: the worker is gone
+    with sessions(db_url).begin() as s:
+        assert jobs.fail_lost(s) == 1
+        assert jobs.claim(s, "another", 30) is None
+    state = progress(db_url, job_id)
+    assert state.status == "failed" and "stopped answering 3 times" in state.errors
+    assert "lost-2" in state.errors

@@ -186,8 +186,8 @@ def test_switching_heads_off_shows_predictions_before_and_after(app, app_env):
         ViewState(sentence="The cat sat on the mat.", model=app_env["model"]).to_dict()
     )
     with app.server.app_context():
-        plain = callbacks.render_predictions(data, False, 1, [0, 2])
-        table = callbacks.render_predictions(data, True, 1, [0, 2])
+        plain = callbacks.predictions(data, False, 1, [0, 2])
+        table = callbacks.predictions(data, True, 1, [0, 2])
     assert len(plain.children[0].children.children) == 2  # token, top 5
     header = [th.children for th in table.children[0].children.children]
     assert header[2] == "with layer 1's heads 0, 2 switched off"

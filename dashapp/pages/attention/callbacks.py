@@ -186,14 +186,35 @@ def render_sentence(data):
     }
 
 
+# the heads switched off follow the layer and head selection only while the switch is on,
+# in the browser: with it off, a layer change or head toggle asks the server nothing
+registry.clientside(
+    """function (layer, heads, ablate) {
+        if (!ablate) { return window.dash_clientside.no_update; }
+        return [layer, heads];
+    }""",
+    Output(ids.ABLATED, "data"),
+    Input(ids.LAYER, "value"),
+    Input(ids.HEADS, "data"),
+    Input(ids.ABLATE, "value"),
+)
+
+
 @registry(
     Output(ids.PREDICTIONS, "children"),
     Input(ids.INPUT, "data"),
     Input(ids.ABLATE, "value"),
-    Input(ids.LAYER, "value"),
-    Input(ids.HEADS, "data"),
+    Input(ids.ABLATED, "data"),
+    State(ids.LAYER, "value"),
+    State(ids.HEADS, "data"),
 )
-def render_predictions(data, ablate, layer, heads):
+def render_predictions(data, ablate, ablated, layer, heads):
+    if ablate and ablated:
+        layer, heads = ablated
+    return predictions(data, ablate, layer, heads)
+
+
+def predictions(data, ablate, layer, heads):
     """The model's top predictions; with the switch on, beside them the predictions with the
     layer's selected heads switched off (the model rerun without them)."""
     view_state = state.view_state(data, layer, heads, False, None, None)

@@ -12,6 +12,7 @@ MASKS = "attn-masks"
 TOKEN = "attn-token"
 HIDE = "attn-hide-special"
 ABLATE = "attn-ablate"  # switch the selected heads off: predictions before and after
+ABLATED = "attn-ablated"  # which heads are off: [layer, heads] while the switch is on
 MODE = "attn-mode"
 THRESHOLD = "attn-threshold"
 ALL_HEADS = "attn-all-heads"

@@ -107,6 +107,7 @@ def layout(
             dcc.Store(id=ids.STATE, data=view.to_dict()),
             dcc.Store(id=ids.INPUT, data=input_of(view.to_dict())),
             dcc.Store(id=ids.HEADS, data=None if view.heads is None else list(view.heads)),
+            dcc.Store(id=ids.ABLATED),
             dcc.Store(id=ids.MASKS, data=list(view.masks)),
             dcc.Store(id=ids.TOKEN, data=view.token),
             dbc.Row(
