@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from db import attention_codec, head_stats, reads
-from exbert.head_stats import ALL, DIRECTIONS, POSITIONAL, STATISTICS, sentence_counts
+from exbert.head_stats import ALL, DIRECTIONS, POSITIONAL, STATISTICS, each_sentence_counts
 from explore.errors import UserError
 from explore.models import ModelCatalog
 from explore.store import Store
@@ -124,18 +124,15 @@ def examples(
         attention = reads.layer_attention(s, model_id, layer, ids)
         tokens = reads.sentences_with_tokens(s, model_id, ids)
         words = reads.sentence_words(s, ids)
+    found = [(sid, sentence) for sid, sentence in sample if sid in attention and sid in tokens]
+    one_head = [
+        (attention[sid][head : head + 1][None], tokens[sid].tokens, words.get(sid, []))
+        for sid, _ in found
+    ]
+    syntax = statistic == DEPENDENCY
+    each = each_sentence_counts(one_head, kind == "causal", syntax, attention_codec.LEVELS)
     scored = []
-    for sid, sentence in sample:
-        if sid not in attention or sid not in tokens:
-            continue
-        counts = sentence_counts(
-            attention[sid][head : head + 1][None],
-            tokens[sid].tokens,
-            words.get(sid, []),
-            kind == "causal",
-            syntax=statistic == DEPENDENCY,
-            top=attention_codec.LEVELS,
-        )
+    for (sid, sentence), counts in zip(found, each, strict=True):
         if statistic == DEPENDENCY:
             key = (str(relation), direction)
             right = int(counts.correct[key][0, 0]) if key in counts.correct else 0

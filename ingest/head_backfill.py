@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import attention_codec, head_stats, reads, writes
-from exbert.head_stats import HeadCounts, sentence_counts
+from exbert.head_stats import HeadCounts, group_counts
 
 GROUP = 20  # documents per transaction
 
@@ -47,7 +47,6 @@ def document_counts(
     session: Session, document_id: int, model_id: int, layers: int, heads: int, causal: bool
 ) -> HeadCounts:
     """One stored document's head statistics, from its stored rows."""
-    out = HeadCounts(layers, heads)
     sentences = reads.document_sentences(session, document_id)
     ids = [sid for sid, _, _, _ in sentences]
     tokens = reads.sentences_with_tokens(session, model_id, ids)
@@ -61,14 +60,12 @@ def document_counts(
     ):
         grid = levels.setdefault(sid, np.zeros((layers, n_heads, n, n), dtype=np.uint8))
         grid[layer] = attention_codec.as_bytes(weights, n_heads, n)
-    for sid, _, _, words in sentences:
-        if sid in levels and sid in tokens:
-            out.add(
-                sentence_counts(
-                    levels[sid], tokens[sid].tokens, words, causal, top=attention_codec.LEVELS
-                )
-            )
-    return out
+    counted = [
+        (levels[sid], tokens[sid].tokens, words)
+        for sid, _, _, words in sentences
+        if sid in levels and sid in tokens
+    ]
+    return group_counts(counted, layers, heads, causal, top=attention_codec.LEVELS)
 
 
 def backfill(

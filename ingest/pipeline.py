@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db import attention_codec, head_stats, indexes, labels, reads, writes
 from db.writes import SentenceIds, SentenceModelRows
 from exbert.annotate import link_words, load_spacy, split_sentences
-from exbert.head_stats import HeadCounts, sentence_counts
+from exbert.head_stats import HeadCounts, group_counts
 from exbert.model import ModelRunner
 from exbert.shapes import Sentence, Word
 from exbert.vectors import half, unit, unit_heads
@@ -169,12 +169,13 @@ class Ingestor:
         """The head statistics of these sentences, from their attention as stored (so a
         recount from the store equals them). Done by the writer, beside spaCy, not in the
         model's turn: it cost a tenth of the floor there."""
-        out = self._no_counts()
-        causal = self.runner.kind == "causal"
-        for row, sentence_words in zip(rows, words, strict=True):
-            out.add(sentence_counts(row.attentions, row.tokens, sentence_words, causal,
-                                    top=attention_codec.LEVELS))  # fmt: skip
-        return out
+        return group_counts(
+            [(row.attentions, row.tokens, w) for row, w in zip(rows, words, strict=True)],
+            self.runner.layers,
+            self.runner.heads,
+            self.runner.kind == "causal",
+            top=attention_codec.LEVELS,
+        )
 
     def _codes(self, sentences: Sequence[Sequence[Word]]) -> list:
         """Each sentence's [words, 4] label codes; new labels are committed first."""
@@ -215,15 +216,16 @@ class Ingestor:
                     for i in todo
                 ],
             )
-            where, rows, counts = [], [], self._no_counts()
+            where, rows, words = [], [], []
             for i, doc in zip(todo, written, strict=True):
                 for sid, wids, sentence_codes in zip(
                     doc.sentence_ids, doc.word_ids, codes[first[i] : first[i + 1]], strict=True
                 ):
                     where.append(SentenceIds(doc.id, sid, wids, sentence_codes))
                 rows += items[i][2]
-                counts.add(self._counts(items[i][2], [x.words for x in items[i][1]]))
+                words += [x.words for x in items[i][1]]
             writes.write_model_rows(s, self.model_id, self.corpus_id, where, rows, counted=True)
+            counts = self._counts(rows, words)
             head_stats.add(s, self.corpus_id, self.model_id, counts)
         tokens = [0] * len(items)
         for i in todo:
@@ -251,9 +253,6 @@ class Ingestor:
             counts = self._counts(rows, [words for _, _, _, words in stored])
             head_stats.add(s, self.corpus_id, self.model_id, counts)
             return len(stored), tokens
-
-    def _no_counts(self) -> HeadCounts:
-        return HeadCounts(self.runner.layers, self.runner.heads)
 
     def run(
         self,

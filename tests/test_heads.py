@@ -11,7 +11,9 @@ from click.testing import CliRunner
 
 from db.engine import sessions
 from exbert.cli import main
+from exbert.head_stats import each_sentence_counts, group_counts, sentence_counts, total
 from exbert.model import load_model
+from exbert.shapes import Token, Word
 from ingest.pipeline import Ingestor
 from ingest.readers import RawDocument
 from tests.conftest import settings_for
@@ -199,6 +201,47 @@ def test_a_backfill_equals_counting_at_ingestion(make_db, tiny_models, nlp):
         main, ["heads", "--corpus", "heads", "--model", model, "--backfill", "--json"], env=env
     )
     assert json.loads(again.output[again.output.index("{") :]) == expected
+
+
+def synthetic_sentence(rng, n_words):
+    """Random attention levels over [CLS] + words (some in two pieces) + [SEP], with
+    dependency heads that point back, forward and at punctuation."""
+    deps = ["det", "nsubj", "obj", "amod", "prep", "pobj", "punct"]
+    words = [
+        Word(i, "w", "w", "PUNCT" if i % 7 == 6 else "NOUN", "NN", deps[i % 7],
+             (i + 1) % n_words if i % 5 == 0 else max(0, i - 1 - i % 3), "", "O", False, 0, 1)
+        for i in range(n_words)
+    ]  # fmt: skip
+    tokens = [Token(0, "[CLS]", True, 0, 0)]
+    for w in words:
+        for _ in range(1 + (rng.random() < 0.3)):
+            tokens.append(Token(len(tokens), "t", False, 0, 1, w))
+    tokens.append(Token(len(tokens), "[SEP]", True, 0, 0))
+    n = len(tokens)
+    weights = rng.random((2, 3, n, n)) ** 6
+    weights /= weights.sum(-1, keepdims=True)
+    return np.rint(weights * 255).astype(np.uint8), tokens, words
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_sentences_counted_together_equal_each_counted_alone(causal):
+    """Counting pads a group's sentences to one array: the padding must add nothing, and
+    the group's totals equal the sum of each sentence's, per statistic and relation."""
+    rng = np.random.default_rng(7)
+    group = [synthetic_sentence(rng, int(k)) for k in rng.integers(1, 45, 60)]
+    together = group_counts(group, 2, 3, causal)
+    alone = total([sentence_counts(*one, causal=causal) for one in group], 2, 3)
+    each = each_sentence_counts(group, causal)
+    for counts in (alone, total(each, 2, 3)):
+        np.testing.assert_allclose(together.sums, counts.sums, rtol=1e-9)
+        assert (together.counts == counts.counts).all()
+        assert together.sentences == 60 and together.tokens == counts.tokens
+        assert together.correct.keys() == counts.correct.keys()
+        for key in counts.correct:
+            assert (together.correct[key] == counts.correct[key]).all(), key
+            assert together.links[key] == counts.links[key]
+            assert (together.baseline[key] == counts.baseline[key]).all()
+    assert together.links[("all", "dependent_to_head")] > 100  # links were counted at all
 
 
 def test_api_and_cli_twins_and_what_a_corpus_removal_takes_along(db_url, tiny_models, nlp):
