@@ -1,6 +1,13 @@
-"""Search latency and recall: the demo corpus and synthetic corpora of 100k (or 1M) tokens.
+"""Search latency and recall beside exBERT's engine: the demo corpus and synthetic corpora
+of 10k to 1M (or more) tokens.
 
-    .venv/bin/python -m bench.search --demo-home /tmp/exdemo --synthetic 100000 [--synthetic 1000000]
+    .venv/bin/pip install -e ".[bench]"   # faiss-cpu, for the side-by-side only
+    .venv/bin/python -m bench.search --demo-home /tmp/exdemo --synthetic 10000 --synthetic 100000 [--synthetic 1000000]
+
+Side by side, per corpus: FAISS `IndexFlatIP` (exBERT's engine, an exact scan in
+float32) on the same stored vectors, beside exbert's nearest step exact and through
+the HNSW index, one query at a time, same queries; ratios to FAISS and recall@50
+against FAISS's exact answer. Then, end to end:
 
 Latency is `POST /api/search` through the app's server (k=50, with summaries),
 p50/p95 over the runs, for exact and HNSW, unfiltered and with a POS filter:
@@ -223,10 +230,121 @@ def measure(url: str, corpus: str, runs: int, label: str) -> None:
             f"| {recall or '-'} | {rows:.0f} | {scan} |",
             flush=True,
         )
+    _, forward = query_vectors(runs, f"forward {label}")
+    searched = new["HNSW"] if answers_indexed(analysed["HNSW"][1]) else new["exact"]
+    print(
+        f"| {label} | model forward pass alone | {_percentiles(forward)} | "
+        f"search p95 / forward p95: {_p(searched, 0.95) / _p(forward, 0.95):.1f}x |||",
+        flush=True,
+    )
     heap, index, rest = bytes_per_token(url)
     print(
         f"| {label} | bytes per token | vectors {heap:.0f} + index {index:.0f}, other tables {rest:.0f} |||||"
     )
+
+
+def _p(times: list[float], q: float) -> float:
+    return sorted(times)[int(q * (len(times) - 1))]
+
+
+def query_vectors(runs: int, tag: str) -> tuple[np.ndarray, list[float]]:
+    """Layer 0 hidden state of token 2 of `runs` sentences of their own, as a search from
+    the attention page takes it, and each forward pass's time in ms."""
+    from exbert.model import load_model
+
+    runner = load_model(MODEL)
+    vectors, times = [], []
+    for i in range(runs):
+        start = time.perf_counter()
+        analysis = runner.analyze(QUERIES[i % len(QUERIES)] + f" ({tag} {i})")
+        times.append((time.perf_counter() - start) * 1000)
+        v = analysis.hidden_states[1][2].astype(np.float32)
+        vectors.append(v / np.linalg.norm(v))
+    return np.array(vectors), times
+
+
+def side_by_side(url: str, corpus: str, runs: int, label: str) -> dict:
+    """exBERT's engine, FAISS `IndexFlatIP` over float32 (an exact scan), beside exbert's
+    nearest step, exact and through the HNSW index, on the same vectors (the searched
+    space's stored rows of this corpus, special tokens left out as exbert does) and the
+    same queries, one query at a time as a click sends them. Recall@50 against FAISS's
+    exact answer (ties aside, the same set)."""
+    import faiss
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    from db import nearest
+    from db.engine import sessions
+
+    with psycopg.connect(url) as conn:
+        register_vector(conn)
+        rows = conn.execute(
+            "SELECT v.token_id, v.embedding FROM vectors v "
+            "JOIN vector_spaces sp ON sp.id = v.space_id JOIN corpora c ON c.id = v.corpus_id "
+            "WHERE sp.layer = 0 AND sp.kind = 'hidden' AND c.name = %s AND v.pos_id IS NOT NULL",
+            (corpus,),
+        ).fetchall()
+    ids = np.array([r[0] for r in rows])
+    stored = np.array([r[1].to_numpy() for r in rows], dtype=np.float32)
+    stored /= np.linalg.norm(stored, axis=1, keepdims=True)
+    flat = faiss.IndexFlatIP(stored.shape[1])
+    flat.add(stored)
+    queries, _ = query_vectors(runs + 3, f"side {label}")
+    k = 50
+    times: dict[str, list[float]] = {"faiss": [], "exact": [], "hnsw": []}
+    recall: dict[str, list[float]] = {"exact": [], "hnsw": []}
+    factory = sessions(url)
+    with factory() as s:
+        space = nearest.find_space(s, MODEL, 0, "hidden")
+        cid = nearest.corpus_id(s, corpus)
+    for i, q in enumerate(queries):
+        start = time.perf_counter()
+        _, found = flat.search(q[None], k)
+        faiss_ms = (time.perf_counter() - start) * 1000
+        truth = set(ids[found[0]].tolist())
+        got = {}
+        for mode in ("exact", "hnsw"):
+            if mode == "hnsw" and not space.indexed:
+                continue
+            with factory.begin() as s:
+                start = time.perf_counter()
+                hits, _ = nearest.nearest(s, space, q, k, cid, exact=mode == "exact")
+                got[mode] = ((time.perf_counter() - start) * 1000, {h.token_id for h in hits})
+        if i < 3:
+            continue  # warm-up
+        times["faiss"].append(faiss_ms)
+        for mode, (ms, found_ids) in got.items():
+            times[mode].append(ms)
+            recall[mode].append(len(found_ids & truth) / k)
+    out = {"rows": len(ids)}
+    for mode, values in times.items():
+        if values:
+            out[mode] = (statistics.median(values), _p(values, 0.95))
+    for mode, values in recall.items():
+        if values:
+            out[f"recall_{mode}"] = statistics.mean(values)
+    f50 = out["faiss"][0]
+    cells = [f"FAISS flat {f50:.1f} / {out['faiss'][1]:.1f}"]
+    for mode in ("exact", "hnsw"):
+        if mode in out:
+            p50, p95 = out[mode]
+            cells.append(
+                f"{mode} {p50:.1f} / {p95:.1f} ({p50 / f50:.2f}x, recall {out[f'recall_{mode}']:.3f})"
+            )
+    print(f"| {label} | {len(ids):,} rows | " + " | ".join(cells) + " |", flush=True)
+    return out
+
+
+def answers_indexed(answers: list[dict]) -> bool:
+    return not answers[0]["exact"]
+
+
+def drop_layer0(url: str) -> None:
+    from db import indexes, nearest
+    from db.engine import sessions
+
+    with sessions(url).begin() as s:
+        indexes.drop_index(s, nearest.find_space(s, MODEL, 0, "hidden").id)
 
 
 def index_layer0(url: str) -> None:
@@ -280,18 +398,24 @@ def main() -> None:
         if args.demo_home:
             url = server.start(Path(args.demo_home))
             base_vectors = real_vectors(url)
-            index_layer0(url)  # below the HNSW threshold; index the searched layer
             if not args.skip_demo_measure:
+                drop_layer0(url)
+                side_by_side(url, "wiki", args.runs, "demo, no index")
+            index_layer0(url)  # as a first search of the layer does (EXBERT_INDEX=searched)
+            if not args.skip_demo_measure:
+                side_by_side(url, "wiki", args.runs, "demo")
                 measure(url, "wiki", args.runs, "demo (wiki, MiniLM)")
         for n in args.synthetic:
             url = migrate.fresh_database(base, f"exbert_bench_synth_{n}")
             build_synthetic(url, n, base_vectors)
+            side_by_side(url, "synthetic", args.runs, f"synthetic {n // 1000}k, no index")
             start = time.perf_counter()
             index_layer0(url)
             print(
                 f"  HNSW index over {n} vectors built in {time.perf_counter() - start:.0f} s",
                 flush=True,
             )
+            side_by_side(url, "synthetic", args.runs, f"synthetic {n // 1000}k")
             measure(url, "synthetic", args.runs, f"synthetic {n // 1000}k")
 
 

@@ -59,6 +59,7 @@ class OrjsonProvider(DefaultJSONProvider):
 def create_app(settings: Settings | None = None, explorer_: Explorer | None = None) -> Dash:
     """The app for these settings (default: the environment's), or around an explorer."""
     ex = explorer_ or Explorer(settings or Settings.from_env())
+    ex.index_in_background = True  # a searched space gets its index (explore/indexing.py)
     app = Dash(
         __name__,
         title="exbert",

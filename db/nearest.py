@@ -121,13 +121,22 @@ def nearest(
     rows: list = []
     use_index = space.indexed and not exact
     if use_index:
-        session.execute(text(f"SET LOCAL hnsw.ef_search = {min(1000, max(2 * k, EF_SEARCH))}"))
-        session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-        session.execute(text(f"SET LOCAL hnsw.max_scan_tuples = {MAX_SCAN_TUPLES}"))
-        if filters.active:
-            # The planner prices a filtered walk too high and scans the partition
-            # instead (seconds at 1M rows); the walk takes milliseconds.
-            session.execute(text("SET LOCAL enable_seqscan = off"))
+        # SET LOCAL, all in one round trip (each costs ~0.3 ms, a tenth of a small search)
+        # The planner prices a filtered walk too high and scans the partition instead
+        # (seconds at 1M rows; the walk takes milliseconds): no seqscan then.
+        session.execute(
+            text(
+                "SELECT set_config('hnsw.ef_search', :ef, true), "
+                "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+                "set_config('hnsw.max_scan_tuples', :tuples, true), "
+                "set_config('enable_seqscan', :seqscan, true)"
+            ),
+            {
+                "ef": str(min(1000, max(2 * k, EF_SEARCH))),
+                "tuples": str(MAX_SCAN_TUPLES),
+                "seqscan": "off" if filters.active else "on",
+            },
+        )
         distance = f"(v.embedding::halfvec({dim})) <=> (CAST(:q AS halfvec({dim})))"
         # relaxed order: the outer sort puts the few out-of-order rows right
         sql = (

@@ -25,6 +25,9 @@ class Explorer:
         self.store = Store(settings)
         self.models = ModelCatalog(settings.model, self._stored_models, extra_models)
         self.views = AttentionViews(self.models, settings.spacy_model)
+        # a long-lived process (the app) builds a searched space's index (explore/indexing.py);
+        # a CLI search would end before its build
+        self.index_in_background = False
 
     def _stored_models(self) -> list[str]:
         try:
@@ -49,7 +52,7 @@ class Explorer:
     def search(self, request: SearchRequest | dict) -> SearchResult:
         if not isinstance(request, SearchRequest):
             request = self.parse_search(request)
-        return search(self.store, self.views, request)
+        return search(self.store, self.views, request, self.index_in_background)
 
     def corpora(self) -> list[stats.CorpusModelCounts]:
         with self.store.transaction() as s:

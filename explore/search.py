@@ -15,10 +15,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from db import labels, nearest, reads
+from db import indexes, labels, nearest, reads
 from db.nearest import Filters, SearchError
 from exbert.model import Analysis
 from exbert.vectors import context_query, unit
+from explore import indexing
 from explore.attention import AttentionViews
 from explore.errors import UserError
 from explore.models import ModelCatalog
@@ -175,7 +176,11 @@ def query_vector(request: SearchRequest, analysis: Analysis, heads: int) -> np.n
     )
 
 
-def search(store: Store, views: AttentionViews, request: SearchRequest) -> SearchResult:
+def search(
+    store: Store, views: AttentionViews, request: SearchRequest, start_index: bool = False
+) -> SearchResult:
+    """One search; `start_index`: a search of a big space without an index starts its
+    build (explore/indexing.py)."""
     started = time.perf_counter()
     analysis = views.run(request.model, request.sentence)
     view = views.view(request.model, request.sentence, words=False)
@@ -209,6 +214,7 @@ def search(store: Store, views: AttentionViews, request: SearchRequest) -> Searc
             hits, exact = nearest.nearest(
                 s, space, query, request.k, corpus, filters, exact=request.exact
             )
+            rows_in_space = 0 if space.indexed else indexes.estimated_rows(s, space.id)
             sentences = reads.sentences_with_tokens(
                 s, space.model_id, [h.sentence_id for h in hits]
             )
@@ -218,6 +224,8 @@ def search(store: Store, views: AttentionViews, request: SearchRequest) -> Searc
             rows = reads.attention_rows(s, space.model_id, request.layer, positions, heads)
     except SearchError as err:
         raise UserError(str(err)) from err
+    if start_index and indexing.wanted(store, space, rows_in_space, request.layer, kind):
+        indexing.build_in_background(store, space)
     scale = math.sqrt(view.heads / len(heads)) if kind == "context" else 1.0
     matches = []
     for h in hits:

@@ -52,6 +52,7 @@ class Store:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._engine: Engine | None = None
+        self.url: str | None = None  # once connected: for work beside the pool (index builds)
         self._factory: sessionmaker[Session] | None = None
         self._lock = threading.Lock()
         self._reviving = False
@@ -74,6 +75,7 @@ class Store:
                 except Exception as err:  # noqa: BLE001 - server start, connect, migrate alike
                     raise StoreUnavailable(describe(err)) from err
                 self._engine = engine
+                self.url = url
                 self._factory = sessionmaker(engine, expire_on_commit=False)
             return self._factory
 

@@ -360,9 +360,17 @@ class Ingestor:
                 return "done", writes.document_sentences(s, doc_id)
             return "other-model", doc_id
 
-    def build_indexes(self, min_rows: int = indexes.HNSW_MIN_ROWS) -> list[int]:
+    def build_indexes(
+        self,
+        plan: indexes.IndexPlan = indexes.AT_INGESTION,
+        min_rows: int = indexes.HNSW_MIN_ROWS,
+    ) -> list[int]:
+        """The indexes `plan` wants at ingestion (EXBERT_INDEX): none unless it says when
+        == "ingest"."""
+        if plan.when != "ingest":
+            return []
         with self.sessions.begin() as s:
-            return indexes.ensure_indexes(s, self.model_id, min_rows)
+            return indexes.ensure_indexes(s, self.model_id, min_rows, plan)
 
 
 def _groups(items: Iterable, size: int) -> Iterator[list]:

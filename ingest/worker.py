@@ -17,10 +17,11 @@ import threading
 import time
 from collections.abc import Callable
 
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import jobs
+from db import indexes, jobs
 from exbert.annotate import load_spacy
 from exbert.model import ModelError, load_model
 from ingest.pipeline import Ingestor, IngestSummary
@@ -44,8 +45,10 @@ class Worker:
         spacy_model: str | None = None,
         lease_seconds: float = LEASE_SECONDS,
         name: str | None = None,
+        index_plan: indexes.IndexPlan = indexes.SEARCHED,
     ):
         self.sessions = sessions
+        self.index_plan = index_plan  # EXBERT_INDEX: "ingest" plans index when a job is done
         self.device = device
         self.spacy_model = spacy_model
         self.lease = lease_seconds
@@ -169,7 +172,21 @@ class Worker:
         with self.sessions.begin() as s:
             if not jobs.finish(s, task.id, self.name, status, rejected, error):
                 return "lost"
+        if status == "done" and self.index_plan.when == "ingest":
+            self._index_when_job_done(task)
         return status
+
+    def _index_when_job_done(self, task: jobs.Task) -> None:
+        """Once a job's last task is done, the indexes the plan wants, built beside
+        searches (several workers finishing at once build each one once)."""
+        with self.sessions.begin() as s:
+            if jobs.open_tasks(s, task.job_id):
+                return
+            model_id = s.scalar(text("SELECT id FROM models WHERE name = :m"), {"m": task.model})
+            todo = indexes.spaces_to_index(s, model_id, self.index_plan) if model_id else []
+        url = self.sessions.kw["bind"].url.render_as_string(hide_password=False)
+        for space_id, dim, _ in todo:
+            indexes.build_concurrently(url, space_id, dim)
 
     def _ingestor(self, task: jobs.Task) -> Ingestor:
         """An ingestor for the task's corpus and model, made afresh for each task (a few

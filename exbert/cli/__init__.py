@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 
 from exbert import config
-from exbert.cli import corpus, database, heads, jobs, sentence, serving
+from exbert.cli import corpus, database, heads, index, jobs, sentence, serving
 
 
 def _settings_help() -> str:
@@ -33,6 +33,7 @@ for command in (
     corpus.corpora,
     corpus.search,
     heads.heads,
+    index.index,
     jobs.worker,
     jobs.jobs,
     serving.serve,

@@ -29,7 +29,9 @@ from exbert.cli.common import open_store, parse_numbers, settings
     "--index/--no-index",
     default=True,
     show_default=True,
-    help="Build HNSW indexes for vector spaces past 100k rows when done.",
+    help="When done, build the HNSW indexes EXBERT_INDEX asks for at ingestion (all, or "
+    "a list of spaces) of spaces past 10,000 rows; with the default (searched) a space's "
+    "index is built when someone first searches it.",
 )
 @click.option("--description", default="", help="Description of a new corpus.")
 @click.option(
@@ -120,7 +122,9 @@ def ingest(
     finally:
         bar.close()
     if index:
-        built = ingestor.build_indexes()
+        from db.indexes import parse_plan
+
+        built = ingestor.build_indexes(parse_plan(settings().index))
         if built:
             click.echo(f"built {len(built)} HNSW indexes")
     for error in summary.errors:

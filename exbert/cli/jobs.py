@@ -144,8 +144,17 @@ def worker(
         chosen = pick_device(device)
     except ModelError as err:
         raise click.ClickException(str(err)) from err
+    from db.indexes import parse_plan
+
     sessions = open_store()
-    w = Worker(sessions, device=device, spacy_model=settings().spacy_model, lease_seconds=lease)
+    config = settings()
+    w = Worker(
+        sessions,
+        device=device,
+        spacy_model=config.spacy_model,
+        lease_seconds=lease,
+        index_plan=parse_plan(config.index),
+    )
 
     def stop(signum, frame) -> None:  # noqa: ARG001
         w.stop.set()

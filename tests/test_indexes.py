@@ -1,0 +1,167 @@
+"""Indexes where people search: `exbert index` builds and drops, the first search of a
+big enough space builds its index beside the searches, and the index path answers what
+the exact path does."""
+
+import json
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from db import indexes
+from db.engine import sessions
+from exbert.cli import main
+from explore.explorer import Explorer
+from explore.serialize import search_json
+from tests.test_search import SENTENCE
+
+
+def search(env, explorer, **kw):
+    body = {
+        "model": env["model"],
+        "corpus": "wiki",
+        "sentence": SENTENCE,
+        "token_index": 2,
+        "layer": 1,
+        "k": 20,
+        **kw,
+    }
+    return search_json(explorer.search(body))
+
+
+def listed(env) -> dict:
+    out = CliRunner().invoke(main, ["index", "--json"], env={"EXBERT_DATABASE_URL": env["url"]})
+    assert out.exit_code == 0, out.output
+    return {(x["layer"], x["kind"]): x for x in json.loads(out.output)}
+
+
+def same_matches(a, b):
+    """The same top-k, ties aside: the same scores in order, and the same tokens where
+    the scores differ from their neighbours'."""
+    sa, sb = [r["score"] for r in a["results"]], [r["score"] for r in b["results"]]
+    assert sa == pytest.approx(sb, abs=1e-4)
+    return {(r["sentence_id"], r["match_index"]) for r in a["results"]} == {
+        (r["sentence_id"], r["match_index"]) for r in b["results"]
+    }
+
+
+def test_exbert_index_builds_and_drops_and_search_answers_throughout(search_copy):
+    env = search_copy
+    cli_env = {"EXBERT_DATABASE_URL": env["url"]}
+    explorer = Explorer(env["settings"])
+    try:
+        exact = search(env, explorer, exact=True)
+        before = search(env, explorer)
+        assert before["exact"] and len(before["results"]) == 20  # no index: a scan answers
+        assert not any(x["indexed"] for x in listed(env).values())
+
+        out = CliRunner().invoke(
+            main,
+            ["index", "--model", env["model"], "--layers", "1", "--kind", "hidden"],
+            env=cli_env,
+        )
+        assert out.exit_code == 0, out.output
+        assert "built" in out.output
+        spaces = listed(env)
+        assert spaces[(1, "hidden")]["indexed"] and spaces[(1, "hidden")]["index_bytes"] > 0
+        assert not spaces[(1, "context")]["indexed"] and not spaces[(0, "hidden")]["indexed"]
+
+        indexed = search(env, explorer)
+        assert not indexed["exact"] and len(indexed["results"]) == 20
+        assert same_matches(indexed, exact)
+        filtered = search(env, explorer, filters={"pos": ["NOUN"]})
+        assert not filtered["exact"] and filtered["results"]
+        for r in filtered["results"]:
+            word = next(t["word"] for t in r["tokens"] if t["position"] == r["match_index"])
+            assert word["pos"] == "NOUN"
+
+        again = CliRunner().invoke(main, ["index", "--layers", "1", "--kind", "hidden"],
+                                   env={**cli_env, "EXBERT_MODEL": env["model"]})  # fmt: skip
+        assert again.exit_code == 0 and "indexed already" in again.output
+
+        out = CliRunner().invoke(
+            main, ["index", "--model", env["model"], "--layers", "1", "--drop"], env=cli_env
+        )
+        assert out.exit_code == 0, out.output
+        assert "dropped" in out.output and "had no index" in out.output  # hidden had, context not
+        after = search(env, explorer)
+        assert after["exact"] and len(after["results"]) == 20
+        assert same_matches(after, exact)
+    finally:
+        explorer.store.dispose()
+
+
+def test_an_unknown_model_or_layer_says_what_to_do(search_copy):
+    out = CliRunner().invoke(
+        main, ["index", "--model", "nope", "--layers", "1"],
+        env={"EXBERT_DATABASE_URL": search_copy["url"]},
+    )  # fmt: skip
+    assert out.exit_code != 0 and "exbert index --list" in out.output
+
+
+def test_the_first_search_of_a_big_enough_space_builds_its_index(search_copy, monkeypatch):
+    """The app (not a CLI search) starts the build, once, beside the searches; searches
+    answer exactly meanwhile and from the index once it is there."""
+    from dashapp.app import create_app
+
+    env = search_copy
+    monkeypatch.setattr(indexes, "HNSW_MIN_ROWS", 1)  # the test corpus is small
+    cli = Explorer(env["settings"])
+    try:
+        assert search(env, cli)["exact"]
+        time.sleep(0.5)
+        assert not listed(env)[(1, "hidden")]["indexed"]  # a CLI search builds nothing
+    finally:
+        cli.store.dispose()
+
+    app = create_app(env["settings"])
+    explorer = app.server.extensions["exbert"]
+    try:
+        first = search(env, explorer)
+        assert first["exact"] and len(first["results"]) == 20
+        deadline = time.monotonic() + 60
+        while not listed(env)[(1, "hidden")]["indexed"]:
+            assert time.monotonic() < deadline, "the index was not built"
+            time.sleep(0.2)
+        later = search(env, explorer)
+        assert not later["exact"] and same_matches(later, first)
+        assert not listed(env)[(1, "context")]["indexed"]  # only the searched space
+    finally:
+        explorer.store.dispose()
+
+
+def test_no_build_when_the_setting_says_none(search_copy, monkeypatch):
+    from dataclasses import replace
+
+    from dashapp.app import create_app
+
+    env = search_copy
+    monkeypatch.setattr(indexes, "HNSW_MIN_ROWS", 1)
+    app = create_app(replace(env["settings"], index="none"))
+    explorer = app.server.extensions["exbert"]
+    try:
+        search(env, explorer)
+        time.sleep(1.0)
+        assert not listed(env)[(1, "hidden")]["indexed"]
+    finally:
+        explorer.store.dispose()
+
+
+def test_ingestion_indexes_the_spaces_the_setting_names(search_copy):
+    """EXBERT_INDEX=1:hidden: the end of an ingestion run builds that space's index only."""
+    from ingest.pipeline import Ingestor
+
+    env = search_copy
+    factory = sessions(env["url"])
+    with factory.begin() as s:
+        model_id = s.execute(indexes.text("SELECT id FROM models WHERE name = :m"),
+                             {"m": env["model"]}).scalar()  # fmt: skip
+        assert indexes.spaces_to_index(s, model_id, indexes.parse_plan("1:hidden"), min_rows=1)
+    ingestor = Ingestor.__new__(Ingestor)  # only what build_indexes needs
+    ingestor.sessions, ingestor.model_id = factory, model_id
+    assert ingestor.build_indexes(indexes.parse_plan("searched"), min_rows=1) == []
+    built = ingestor.build_indexes(indexes.parse_plan("1:hidden"), min_rows=1)
+    assert len(built) == 1
+    spaces = listed(env)
+    assert spaces[(1, "hidden")]["indexed"]
+    assert sum(x["indexed"] for x in spaces.values()) == 1
