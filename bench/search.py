@@ -272,6 +272,7 @@ def side_by_side(url: str, corpus: str, runs: int, label: str) -> dict:
     import faiss
     import psycopg
     from pgvector.psycopg import register_vector
+    from sqlalchemy import text
 
     from db import nearest
     from db.engine import sessions
@@ -307,6 +308,7 @@ def side_by_side(url: str, corpus: str, runs: int, label: str) -> dict:
             if mode == "hnsw" and not space.indexed:
                 continue
             with factory.begin() as s:
+                s.execute(text("SELECT 1"))  # the transaction open: what a request has
                 start = time.perf_counter()
                 hits, _ = nearest.nearest(s, space, q, k, cid, exact=mode == "exact")
                 got[mode] = ((time.perf_counter() - start) * 1000, {h.token_id for h in hits})

@@ -40,6 +40,16 @@ def ensure_database(settings: Settings, keep_running: bool = False) -> str:
     return server.start(settings.home, keep_running=keep_running)
 
 
+# Candidates the index walk keeps, iterative scans (so a filtered walk still finds k rows,
+# relaxed order: the outer sort puts the few out-of-order rows right) and where a filtered
+# walk gives up (then the exact scan answers); measured in docs/benchmarks.md (search).
+HNSW_SESSION = {
+    "hnsw.ef_search": "400",
+    "hnsw.iterative_scan": "relaxed_order",
+    "hnsw.max_scan_tuples": "200000",
+}
+
+
 def make_engine(url: str, pooled: bool = True, statement_timeout: float | None = None) -> Engine:
     """An engine whose connections know pgvector's types; `statement_timeout` (seconds)
     bounds every statement run on it."""
@@ -57,6 +67,14 @@ def make_engine(url: str, pooled: bool = True, statement_timeout: float | None =
     def _register(dbapi_connection, _record):  # noqa: ANN001
         try:
             register_vector(dbapi_connection)
+            # the HNSW walk's settings (db/nearest.py) for the whole session, so a search
+            # needs no SET of its own (a round trip, a tenth of a small space's search);
+            # pgvector's library loaded first, or its GUCs would be placeholders that its
+            # loading drops
+            dbapi_connection.execute("SELECT '[1]'::vector")
+            for name, value in HNSW_SESSION.items():
+                dbapi_connection.execute(f"SET {name} = '{value}'")
+            dbapi_connection.commit()
         except Exception:  # noqa: BLE001 - before `db upgrade` the extension may not exist yet
             dbapi_connection.rollback()
 

@@ -17,12 +17,12 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from db import indexes, labels
+from db.engine import HNSW_SESSION
 from db.schema import Corpus, Model, Sentence, VectorSpace
 
-# Candidates the index walk keeps (hnsw.ef_search, at least 2k).
-EF_SEARCH = 400
-# A filtered index walk gives up after visiting this many tuples (then the exact scan answers).
-MAX_SCAN_TUPLES = 200_000
+# Candidates the index walk keeps (hnsw.ef_search; 2k when k is larger), as every
+# session of db/engine.py starts with.
+EF_SEARCH = int(HNSW_SESSION["hnsw.ef_search"])
 # Search filter -> the vector column holding its label code (migration 0003).
 FILTER_COLUMNS = {"pos": "pos_id", "tag": "tag_id", "dep": "dep_id", "ent_type": "ent_id"}
 
@@ -121,22 +121,19 @@ def nearest(
     rows: list = []
     use_index = space.indexed and not exact
     if use_index:
-        # SET LOCAL, all in one round trip (each costs ~0.3 ms, a tenth of a small search)
-        # The planner prices a filtered walk too high and scans the partition instead
-        # (seconds at 1M rows; the walk takes milliseconds): no seqscan then.
-        session.execute(
-            text(
-                "SELECT set_config('hnsw.ef_search', :ef, true), "
-                "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-                "set_config('hnsw.max_scan_tuples', :tuples, true), "
-                "set_config('enable_seqscan', :seqscan, true)"
-            ),
-            {
-                "ef": str(min(1000, max(2 * k, EF_SEARCH))),
-                "tuples": str(MAX_SCAN_TUPLES),
-                "seqscan": "off" if filters.active else "on",
-            },
-        )
+        # The session has the walk's settings (db/engine.HNSW_SESSION); what differs
+        # for this search is set for its transaction. The planner prices a filtered walk
+        # too high and scans the partition instead (seconds at 1M rows; the walk takes
+        # milliseconds): no seqscan then.
+        ef_search = min(1000, max(2 * k, EF_SEARCH))
+        if filters.active or ef_search != EF_SEARCH:
+            session.execute(
+                text(
+                    "SELECT set_config('hnsw.ef_search', :ef, true), "
+                    "set_config('enable_seqscan', :seqscan, true)"
+                ),
+                {"ef": str(ef_search), "seqscan": "off" if filters.active else "on"},
+            )
         distance = f"(v.embedding::halfvec({dim})) <=> (CAST(:q AS halfvec({dim})))"
         # relaxed order: the outer sort puts the few out-of-order rows right
         sql = (
