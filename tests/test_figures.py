@@ -180,3 +180,200 @@ def test_long_inputs_are_pooled_in_the_thumbnails_and_clicks_still_find_their_he
     assert z.shape == (2 * dy, 4 * dx - (dx - 16))
     # a click in the middle of head 2's thumbnail (third column, first row) finds head 2
     assert figures.head_at(2 * dx + 8, (dy - 16) + 8, tokens=40, heads=5) == 2
+
+
+def test_url_state_each_field_its_default_and_its_bounds():
+    """What a shared link carries, field by field: defaults left out of the URL, bounds
+    and hostile values falling back to something drawable, other pages' keys kept."""
+    assert urlstate.encode(ViewState()) == "?layer=0"
+    url = urlstate.encode(
+        ViewState(sentence="a b", model="m", layer=2, heads=(), masks=(1, 3), token=0,
+                  ablate=True, threshold=0.25, extra={"page": "x"})
+    )  # fmt: skip
+    assert url == (
+        "?sentence=a+b&model=m&layer=2&heads=&masks=1%2C3&token=0&ablate=1&threshold=0.25&page=x"
+    )
+    state = urlstate.parse(url)
+    assert state.heads == () and state.token == 0 and state.ablate and not state.hide_special
+    assert state.extra == {"page": "x"} and state.threshold == 0.25
+    assert urlstate.parse("?heads=all").heads is None
+    assert urlstate.parse("?heads=3,-1,3, 5").heads == (3, -1, 5)
+    assert urlstate.parse("?layer=-2&token=4,9").layer == -2
+    assert urlstate.parse("?token=4,9").token == 4
+    assert urlstate.parse("?threshold=-3").threshold == 0.0
+    assert urlstate.parse("?threshold=0.7000000001").threshold == pytest.approx(0.7)
+    for on in ("1", "true", "on"):
+        assert urlstate.parse(f"?hide_special={on}&ablate={on}").hide_special
+        assert urlstate.parse(f"?ablate={on}").ablate
+    assert not urlstate.parse("?hide_special=yes&ablate=0").hide_special
+    assert urlstate.parse("?mode=heatmap&mode=graph").mode == "graph"  # the last one counts
+    assert urlstate.names_sentence("?sentence=") and not urlstate.names_sentence("?model=m")
+    assert not urlstate.names_sentence(None)
+
+    d = ViewState(heads=(1, 2), masks=(3,)).to_dict()
+    assert d["heads"] == [1, 2] and d["masks"] == [3] and d["threshold"] == 0.7
+    assert ViewState(heads=None).to_dict()["heads"] is None
+    assert ViewState.from_dict(d) == ViewState(heads=(1, 2), masks=(3,))
+    hostile = ViewState.from_dict(
+        {"sentence": 5, "model": ["m"], "layer": True, "heads": [1, "2", 1, 2**40, 3],
+         "masks": "1", "token": 2.5, "hide_special": "true", "ablate": 1,
+         "mode": "evil", "threshold": float("nan"), "extra": {"a": "b", "c": 1}}
+    )  # fmt: skip
+    assert hostile == ViewState(heads=(1, 3))
+    assert hostile.extra == {"a": "b"}
+    assert ViewState.from_dict({"threshold": 5, "layer": 3, "token": -(2**31)}) == ViewState(
+        threshold=1.0, layer=3
+    )
+    assert ViewState.from_dict({"threshold": -1, "extra": "x"}).threshold == 0.0
+    assert ViewState.from_dict(["not", "a", "dict"]) == ViewState()
+    assert ViewState.from_dict({"hide_special": True, "ablate": True, "mode": "heatmap"}) == (
+        ViewState(hide_special=True, ablate=True, mode="heatmap")
+    )
+
+    edge = urlstate.clamp(
+        ViewState(layer=6, heads=(-1, 0, 11, 12), token=8, masks=(-1, 0, 7, 8)), 6, 12, 8
+    )
+    assert (edge.layer, edge.heads, edge.token, edge.masks) == (0, (0, 11), None, (0, 7))
+    kept = urlstate.clamp(ViewState(layer=5, token=7), 6, 12, 8)
+    assert (kept.layer, kept.heads, kept.token) == (5, None, 7)
+    assert urlstate.clamp(ViewState(token=-1), 6, 12, 8).token is None
+
+
+def test_what_the_attention_view_accepts_and_what_it_refuses():
+    from exbert.shapes import Token, Word
+    from explore.attention import (
+        MAX_CHARS,
+        AttentionView,
+        check_sentence,
+        parse_masks,
+        selection,
+        word_position,
+    )
+    from explore.errors import UserError
+
+    assert check_sentence(" a ") == " a "
+    assert check_sentence("x" * (MAX_CHARS + 5)) == "x" * MAX_CHARS
+    for bad, message in (
+        (None, "Type a sentence"),
+        ("  \n", "Type a sentence"),
+        (3, "must be a string"),
+        ("a\x00b", "NUL"),
+    ):
+        with pytest.raises(UserError, match=message):
+            check_sentence(bad)
+    assert parse_masks(None) == () and parse_masks([3, 1, 3]) == (1, 3)
+    for bad in ("1", [1, "2"], [True], [1.0]):
+        with pytest.raises(UserError, match="masks"):
+            parse_masks(bad)
+
+    cat = Word(0, "Cat", "cat", "NOUN", "NN", "nsubj", 1, "", "O", False, 0, 3)
+    sat = Word(1, "sat", "sit", "VERB", "VBD", "ROOT", 1, "", "O", False, 4, 7)
+    tokens = [
+        Token(0, "[CLS]", True, 0, 0),
+        Token(1, "ca", False, 0, 2, cat),
+        Token(2, "##t", False, 2, 3, cat),
+        Token(3, "sat", False, 4, 7, sat),
+    ]
+    view = AttentionView("m", "mlm", 2, 4, "Cat sat", tokens, np.zeros((2, 4, 4, 4)),
+                         [[("a", 0.5)]] * 4, False, (2,), "[MASK]")  # fmt: skip
+    assert word_position(view, "cat") == 1 and word_position(view, "SAT") == 3
+    with pytest.raises(UserError, match="token position"):
+        word_position(view, "dog")
+    assert selection(view, None) == [0, 1, 2, 3]
+    assert selection(view, [-1, 0, 3, 4]) == [0, 3]
+    assert view.masked(2) and not view.masked(1) and view.can_mask and view.has_predictions
+    assert view.token_predictions(1) == [("a", 0.5)]
+    assert view.prediction_label == "would predict here"
+    causal = AttentionView("m", "causal", 2, 4, "", [], np.zeros(1), None, False, (), None)
+    assert causal.token_predictions(0) == [] and not causal.can_mask
+    assert causal.prediction_label == "would predict next"
+    encoder = AttentionView("m", "encoder", 2, 4, "", [], np.zeros(1), None, False, (), None)
+    assert not encoder.has_predictions and "no language-model head" in encoder.prediction_label
+
+
+def test_the_threshold_keeps_the_strongest_links_holding_that_share_of_a_row():
+    rows = np.array(
+        [
+            [2.0, 1.0, 1.0, 0.0],  # unnormalised: the share is of the row's own total
+            [0.0, 0.0, 0.0, 0.0],  # no mass: nothing kept, and the next row still is
+            [0.25, 0.25, 0.25, 0.25],  # ties: the earlier tokens first
+            [0.0, 0.1, 0.0, 0.9],
+        ]
+    )
+    keep = figures.keep_mask(rows, 0.7)
+    assert keep.dtype == bool
+    assert keep.tolist() == [
+        [True, True, False, False],  # 2 + 1 >= 0.7 * 4
+        [False, False, False, False],
+        [True, True, True, False],  # 0.75 >= 0.7
+        [False, False, False, True],
+    ]
+    assert figures.keep_mask(rows, 0.0)[3].tolist() == [False, False, False, True]
+    for everything in (1.0, 1.5):  # all links with any mass, never the zero ones
+        assert (figures.keep_mask(rows, everything) == (rows > 0)).all()
+
+
+def test_hiding_special_tokens_renormalises_the_rest_and_keeps_empty_rows_empty():
+    m = np.array([[0.5, 0.25, 0.25], [0.2, 0.2, 0.6], [1.0, 0.0, 0.0]])
+    sub, keep = figures.drop_special(m, [True, False, False])
+    assert keep == [1, 2]
+    np.testing.assert_allclose(sub, [[0.25, 0.75], [0.0, 0.0]])  # the last row had no mass left
+    assert not np.isnan(sub).any()
+    none = figures.combine_heads(np.ones((4, 3, 3), dtype=np.float32), [])
+    assert none.shape == (3, 3) and none.dtype == np.float32 and not none.any()
+    mean = figures.combine_heads(np.arange(12, dtype=np.float32).reshape(3, 2, 2), [0, 2])
+    np.testing.assert_allclose(mean, [[4, 5], [6, 7]])
+
+
+def test_a_click_on_a_thumbnail_finds_its_head_and_the_gaps_find_none():
+    tokens, heads, columns = 6, 5, 4
+    dx, dy = figures.thumbnail_pitch(tokens)
+    top = dy - tokens  # label rows above each thumbnail
+    assert figures.head_at(0, top, tokens, heads, columns) == 0  # the first cell of head 0
+    assert figures.head_at(tokens - 1, top + tokens - 1, tokens, heads, columns) == 0
+    assert figures.head_at(tokens, top, tokens, heads, columns) is None  # the gap beside it
+    assert figures.head_at(0, top + tokens, tokens, heads, columns) is None  # the gap below
+    assert figures.head_at(0, top - 1, tokens, heads, columns) is None  # its label
+    assert figures.head_at(dx * 3, top, tokens, heads, columns) == 3
+    assert figures.head_at(dx * 4, top, tokens, heads, columns) is None  # past the last column
+    assert figures.head_at(0, dy + top, tokens, heads, columns) == 4  # second row
+    assert figures.head_at(dx, dy + top, tokens, heads, columns) is None  # no head 5
+
+
+@pytest.mark.parametrize("mode", ["graph", "heatmap"])
+@pytest.mark.parametrize("focus, selected", [(None, None), (1, 2), (2, 2)])
+def test_every_figure_is_a_valid_plotly_spec(mode, focus, selected):
+    """The figures are plain dicts for speed; plotly's own validator reads them as the
+    browser's plotly.js would: a misspelt property or value is an error here."""
+    import plotly.graph_objects as go
+
+    att = np.random.default_rng(5).dirichlet(np.ones(5), size=(3, 5))
+    labels, special = ["<s>", "Ġa", "b", "c", "</s>"], [True, False, False, False, True]
+    for hide in (False, True):
+        fig = figures.attention_figure(
+            att, [0, 2], labels, special, ["hover"] * 5, threshold=0.5, hide_special=hide,
+            mode=mode, focus=focus, selected=selected, masked=[3], causal=True, title="t",
+        )  # fmt: skip
+        go.Figure(fig)
+    go.Figure(figures.head_thumbnails(att, [1], columns=2))
+    go.Figure(figures.head_thumbnails(np.random.default_rng(2).random((4, 40, 40)), [0, 3]))
+    graph = figures.attention_graph(
+        ["a", "b", "c"], att[0, :3, :3], att[0, :3, :3] > 0.1, hover=["x"] * 3,
+        focus=0, selected=1, masked=[2], greyed=[1], title="g",
+    )  # fmt: skip
+    go.Figure(graph)
+    traces = [t for t in graph["data"] if t.get("mode") == "text"]
+    assert [t["name"] for t in traces] == ["left", "right"]
+    assert traces[0]["x"] == [0.0] * 3 and traces[1]["x"] == [1.0] * 3
+    assert traces[0]["hovertext"] == ["x"] * 3
+
+
+def test_url_state_edges_a_hand_edited_link_can_reach():
+    assert urlstate.parse("?threshold=abc").threshold == 0.7
+    assert urlstate.parse("?mode=heatmap&hide_special=1&model=m").extra == {}
+    assert urlstate.parse("").extra == {} and urlstate.parse("?").layer == 0
+    assert urlstate.clamp(ViewState(token=0, masks=(0,)), 6, 12, 8).token == 0
+    assert urlstate.clamp(ViewState(layer=1), 6, 12, 8).layer == 1
+    for layer, kept in ((2**31 - 1, 2**31 - 1), (2**31, 0), (100, 100), (-100, -100)):
+        assert ViewState.from_dict({"layer": layer}).layer == kept
+    assert ViewState.from_dict({"layer": -(2**31)}).layer == 0

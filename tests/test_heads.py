@@ -244,6 +244,86 @@ def test_sentences_counted_together_equal_each_counted_alone(causal):
     assert together.links[("all", "dependent_to_head")] > 100  # links were counted at all
 
 
+def plain_counts(levels, tokens, words, causal):
+    """Every statistic of one sentence with plain loops over its stored levels: the
+    reference for exbert/head_stats.py's arrays (no database, no model)."""
+    L, H, n, _ = levels.shape
+    a = levels.astype(np.float64) / 255
+    token_words = [t.word.index if t.word is not None else None for t in tokens]
+    punct = [w is not None and words[w].pos == "PUNCT" for w in token_words]
+    sums = np.zeros((L, H, 8))
+    for layer in range(L):
+        for head in range(H):
+            x = a[layer, head]
+            for q in range(n):
+                sums[layer, head, 0] += x[q, q - 1] if q > 0 else 0
+                sums[layer, head, 1] += x[q, q + 1] if q < n - 1 else 0
+                sums[layer, head, 2] += x[q, q]
+                sums[layer, head, 3] += x[q, 0]
+                sums[layer, head, 4] += x[q, n - 1]
+                sums[layer, head, 5] += sum(x[q, k] for k in range(n) if punct[k])
+                sums[layer, head, 6] -= sum(p * math.log(p) for p in x[q] if p > 0)
+                sums[layer, head, 7] += math.log(q + 1 if causal else n)
+    counts = [n - 1, n - 1, n, n, n, n, n, n]
+    pieces = {w: [t for t in range(n) if token_words[t] == w] for w in range(len(words))}
+    right, links, baseline = {}, {}, {}
+    for w, word in enumerate(words):
+        g = word.head_index
+        if g == w or not pieces[w] or not pieces.get(g):
+            continue
+        for direction, src, dst in (("dependent_to_head", w, g), ("head_to_dependent", g, w)):
+            for key in ((word.dep.lower(), direction), ("all", direction)):
+                links[key] = links.get(key, 0) + 1
+                baseline.setdefault(key, np.zeros(6, dtype=int))
+                for i, offset in enumerate((-3, -2, -1, 1, 2, 3)):
+                    baseline[key][i] += src + offset == dst
+                right.setdefault(key, np.zeros((L, H), dtype=int))
+            candidates = [v for v in range(len(words)) if v != src and pieces[v]]
+            for layer in range(L):
+                for head in range(H):
+                    x = levels[layer, head].astype(np.int64)
+
+                    def merged(v, x=x, src=src):
+                        return sum(x[t, s] for t in pieces[src] for s in pieces[v]) / len(
+                            pieces[src]
+                        )
+
+                    best = max(candidates, key=lambda v: (merged(v), -v))
+                    for key in ((word.dep.lower(), direction), ("all", direction)):
+                        right[key][layer, head] += best == dst
+    return sums, counts, right, links, baseline
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_counts_equal_plain_loops_over_the_stored_levels(causal):
+    """Each statistic, per sentence and for a group, against plain loops: positional
+    sums, the entropy from its pair table, the uniform entropy, and every relation's
+    correct links and offset baselines in both directions."""
+    from exbert import head_stats
+
+    head_stats._TABLES.clear()  # the entropy's table is built here, not cached from before
+    rng = np.random.default_rng(11)
+    group = [synthetic_sentence(rng, int(k)) for k in rng.integers(1, 14, 12)]
+    want = [plain_counts(*one, causal) for one in group]
+    for got, (sums, counts, right, links, baseline) in zip(
+        each_sentence_counts(group, causal), want, strict=True
+    ):
+        np.testing.assert_allclose(got.sums, sums, atol=1e-6)
+        assert got.counts.tolist() == counts
+        assert got.correct.keys() == right.keys() and got.links == links
+        for key in right:
+            assert (got.correct[key] == right[key]).all(), key
+            assert (got.baseline[key] == baseline[key]).all(), key
+    together = group_counts(group, 2, 3, causal)
+    np.testing.assert_allclose(together.sums, sum(w[0] for w in want), atol=1e-5)
+    means = together.means()
+    assert means["self"].shape == (2, 3)
+    np.testing.assert_allclose(
+        means["self"], sum(w[0] for w in want)[:, :, 2] / sum(w[1][2] for w in want)
+    )
+    assert together.tokens == sum(len(t) for _, t, _ in group)
+
+
 def test_api_and_cli_twins_and_what_a_corpus_removal_takes_along(db_url, tiny_models, nlp):
     model = tiny_models["bert-mlm"]
     ingest(db_url, model, DOCS, nlp)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from exbert.model import ModelError, detect_kind, load_model
-from exbert.vectors import context_query, unit, unit_heads
+from exbert.vectors import context_query, half, unit, unit_heads
 
 SENTENCE = "The cat sat on the mat in New York."
 
@@ -259,3 +259,76 @@ def test_switching_off_heads_that_do_not_exist_is_refused(tiny_models):
         runner.analyze("The cat.", ablate={5: [0]})
     with pytest.raises(ModelError, match="between 0 and 3"):
         runner.analyze("The cat.", ablate={0: [9]})
+
+
+def test_vectors_are_unit_length_per_head_and_stored_in_half_precision():
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=(3, 8)).astype(np.float32) * 5
+    v[1] = 0.0
+    u = unit(v)
+    np.testing.assert_allclose(np.linalg.norm(u, axis=-1), [1.0, 0.0, 1.0], atol=1e-6)
+    np.testing.assert_allclose(u[0] * np.linalg.norm(v[0]), v[0], rtol=1e-5)
+    per_head = unit_heads(v, 2).reshape(3, 2, 4)
+    np.testing.assert_allclose(np.linalg.norm(per_head[[0, 2]], axis=-1), 1.0, atol=1e-6)
+    assert not per_head[1].any()  # a zero vector stays zero, no division by zero
+    stored = half(u)
+    assert stored.dtype == np.float16 and stored.shape == u.shape
+    np.testing.assert_allclose(stored, u, atol=1e-3)
+    q = context_query(v[0], 2, [1])
+    assert not q[:4].any() and np.isclose(np.linalg.norm(q), 1.0)
+    np.testing.assert_allclose(q[4:], unit(v[0][4:]), atol=1e-6)
+    with pytest.raises(ValueError, match="at least one head"):
+        context_query(v[0], 2, [])
+
+
+def test_attention_views_run_once_mask_switch_heads_off_and_read_words(tiny_models):
+    """The attention page's data without a database: one model run per input, masks
+    and switched-off heads in the key, spaCy's words linked when asked for or ready."""
+    import time
+
+    from explore.attention import MAX_CHARS, AttentionViews
+    from explore.errors import UserError
+    from explore.models import ModelCatalog
+
+    model = tiny_models["bert-mlm"]
+    views = AttentionViews(ModelCatalog(model, extra=[model]))
+    sentence = "The cat sat on the mat."
+    first = views.view(model, sentence, words=False)
+    assert not first.annotated and all(t.word is None for t in first.tokens)
+    assert views.view(model, sentence, words=False) is first  # cached
+    assert first.kind == "mlm" and first.layers == first.attentions.shape[0]
+    assert first.heads == first.attentions.shape[1] and first.mask_token
+    assert first.sentence == sentence and not first.truncated
+    np.testing.assert_allclose(first.attentions.sum(-1), 1.0, atol=1e-4)
+    run = views.run(model, sentence)
+    assert views.run(model, sentence) is run and run.attentions is first.attentions
+
+    views.annotate_later(sentence)
+    deadline = time.monotonic() + 30
+    while not views.words_ready(sentence):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert not views.claim_reading(sentence)  # read already: nobody reads it again
+    annotated = views.view(model, sentence, words=False)  # ready now: linked
+    assert annotated.annotated and annotated is not first
+    assert [t.word.text for t in annotated.tokens if t.word][:3] == ["The", "cat", "sat"]
+    assert views.view(model, sentence) is annotated
+
+    masked = views.view(model, sentence, masks=[2, 2])
+    assert masked.masks == (2,) and masked.masked(2) and masked is not annotated
+    assert masked.predictions and masked.predictions != annotated.predictions
+
+    plain = views.ablated(model, sentence, [2], {})
+    assert plain == views.run(model, sentence, [2]).predictions
+    off = views.ablated(model, sentence, [2], {0: list(range(first.heads)), 1: [0]})
+    assert off and off != plain
+    assert views.ablated(model, sentence, [2], {1: [0], 0: list(range(first.heads))[::-1]}) == off
+
+    long = views.view(model, "word " * (MAX_CHARS // 5 + 10), words=False)
+    assert long.truncated
+    with pytest.raises(UserError, match="NUL"):
+        views.view(model, "a\x00b")
+    with pytest.raises(UserError):
+        views.run("not-a-model", sentence)
+    views.clear()
+    assert views.view(model, sentence, words=False) is not first
