@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from db import indexes
 from db.nearest import Space
@@ -20,8 +21,11 @@ from explore.store import Store
 
 log = logging.getLogger(__name__)
 
+RETRY_AFTER = 600.0  # seconds before a failed build is tried again (not on every search)
+
 _lock = threading.Lock()
 _building: set[tuple[str, int]] = set()  # (database URL, space id) being built here
+_failed: dict[tuple[str, int], float] = {}  # -> when its build last failed
 
 
 def wanted(store: Store, space: Space, rows: int, layer: int, kind: str) -> bool:
@@ -43,7 +47,7 @@ def build_in_background(store: Store, space: Space) -> threading.Thread | None:
         return None
     key = (url, space.id)
     with _lock:
-        if key in _building:
+        if key in _building or time.monotonic() - _failed.get(key, -RETRY_AFTER) < RETRY_AFTER:
             return None
         _building.add(key)
 
@@ -53,6 +57,8 @@ def build_in_background(store: Store, space: Space) -> threading.Thread | None:
                 log.info("built the HNSW index of vector space %s", space.id)
         except Exception:  # noqa: BLE001 - a failed build leaves exact search, as before
             log.exception("building the HNSW index of vector space %s failed", space.id)
+            with _lock:
+                _failed[key] = time.monotonic()
         finally:
             with _lock:
                 _building.discard(key)

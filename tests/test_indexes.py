@@ -179,3 +179,28 @@ def test_every_session_walks_an_index_with_the_measured_settings(search_copy):
         s.execute(text("SELECT '[1,2]'::vector <=> '[2,1]'::vector"))
         for name, value in HNSW_SESSION.items():
             assert s.execute(text(f"SHOW {name}")).scalar() == value
+
+
+def test_a_failed_build_is_not_retried_on_every_search(monkeypatch):
+    """A build that fails (a full disk, a lost server) is logged and tried again only
+    after RETRY_AFTER, not by each of the searches that follow."""
+    from types import SimpleNamespace
+
+    from db.nearest import Space
+    from explore import indexing
+
+    calls = []
+
+    def failing(url, space_id, dim):
+        calls.append(space_id)
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(indexes, "build_concurrently", failing)
+    store = SimpleNamespace(url="postgresql://nowhere/x")
+    space = Space(id=987654, dim=8, indexed=False, model_id=1)
+    indexing.build_in_background(store, space).join(5)
+    assert indexing.build_in_background(store, space) is None
+    assert calls == [987654]
+    monkeypatch.setattr(indexing, "RETRY_AFTER", 0.0)
+    indexing.build_in_background(store, space).join(5)
+    assert calls == [987654, 987654]
