@@ -13,20 +13,11 @@ from db.engine import sessions
 from exbert.cli import main
 from explore.explorer import Explorer
 from explore.serialize import search_json
-from tests.test_search import SENTENCE
+from tests.test_search import request
 
 
 def search(env, explorer, **kw):
-    body = {
-        "model": env["model"],
-        "corpus": "wiki",
-        "sentence": SENTENCE,
-        "token_index": 2,
-        "layer": 1,
-        "k": 20,
-        **kw,
-    }
-    return search_json(explorer.search(body))
+    return search_json(explorer.search(request(env, k=20, **kw)))
 
 
 def listed(env) -> dict:
