@@ -71,6 +71,13 @@ def time_page(app, corpus: str, model: str, runs: int) -> dict[str, list[float]]
         {"id": heads.RELATION, "property": "value", "value": rel},
         {"id": heads.DIRECTION, "property": "value", "value": direction},
     ]
+
+    def click_cell(cell: tuple[int, int], state: list[dict]):
+        """The cell-click callback, as the page sends it."""
+        click = {"points": [{"x": cell[0], "y": cell[1]}]}
+        trigger = [{"id": heads.GRAPH, "property": "clickData", "value": click}]
+        return dash_call(client, "heads-examples.children", trigger, state)
+
     for run in range(runs + 1):
         keep = run > 0  # the first run warms caches and is not counted
         cell = (run % 4, run % 3)
@@ -90,32 +97,12 @@ def time_page(app, corpus: str, model: str, runs: int) -> dict[str, list[float]]
             ),
             (
                 "Heads page: a cell's example sentences",
-                lambda cell=cell: dash_call(
-                    client,
-                    "heads-examples.children",
-                    [
-                        {
-                            "id": heads.GRAPH,
-                            "property": "clickData",
-                            "value": {"points": [{"x": cell[0], "y": cell[1]}]},
-                        }
-                    ],  # fmt: skip
-                    values("previous", "all", "dependent_to_head"),
-                ),
+                lambda cell=cell: click_cell(cell, values("previous", "all", "dependent_to_head")),
             ),
             (
                 "Heads page: a cell's example sentences (det links)",
-                lambda cell=cell: dash_call(
-                    client,
-                    "heads-examples.children",
-                    [
-                        {
-                            "id": heads.GRAPH,
-                            "property": "clickData",
-                            "value": {"points": [{"x": cell[0], "y": cell[1]}]},
-                        }
-                    ],  # fmt: skip
-                    values("dependency", "det", "dependent_to_head"),
+                lambda cell=cell: click_cell(
+                    cell, values("dependency", "det", "dependent_to_head")
                 ),
             ),
         ):

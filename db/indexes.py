@@ -161,10 +161,11 @@ def spaces_to_index(
     session: Session,
     model_id: int,
     plan: IndexPlan,
-    min_rows: int = HNSW_MIN_ROWS,
+    min_rows: int | None = None,
 ) -> list[tuple[int, int, int]]:
     """(space id, dim, rows) of each space of a model that the plan covers, that has no
-    index yet and holds at least `min_rows` rows."""
+    index yet and holds at least `min_rows` rows (default HNSW_MIN_ROWS)."""
+    min_rows = HNSW_MIN_ROWS if min_rows is None else min_rows
     out = []
     spaces = session.execute(
         select(VectorSpace.id, VectorSpace.dim, VectorSpace.layer, VectorSpace.kind).where(
@@ -183,7 +184,7 @@ def spaces_to_index(
 def ensure_indexes(
     session: Session,
     model_id: int,
-    min_rows: int = HNSW_MIN_ROWS,
+    min_rows: int | None = None,
     plan: IndexPlan = AT_INGESTION,
 ) -> list[int]:
     """Build the HNSW index of every space of a model that the plan covers and that has
@@ -227,7 +228,7 @@ def list_spaces(session: Session) -> list[SpaceIndex]:
         table_bytes = session.scalar(
             text("SELECT coalesce(pg_table_size(to_regclass(:n)), 0)"), {"n": partition_name(sid)}
         )
-        rows = session.scalar(text(f"SELECT count(*) FROM {partition_name(sid)}"))
+        rows = estimated_rows(session, sid, enough=2**62)  # counted only without statistics
         out.append(
             SpaceIndex(model, layer, kind, sid, dim, rows, indexed, index_bytes or 0, table_bytes)
         )

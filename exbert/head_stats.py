@@ -98,9 +98,8 @@ def _plogp_pairs(top: int) -> np.ndarray:
 
 
 @dataclass
-class CountInput:
-    """What counting needs of one sentence, read once from its tokens and words: small
-    and plain, so that it can be handed to another process."""
+class _Sentence:
+    """What counting needs of one sentence, read once from its tokens and words."""
 
     levels: np.ndarray  # [L, H, n, n] uint8
     token_words: list[int | None]  # each token's word (None: special)
@@ -109,7 +108,7 @@ class CountInput:
     links: list[tuple[int, int, str]]  # (dependent, head, relation), both words seen by the model
 
 
-def count_input(levels: np.ndarray, tokens: Sequence[Token], words: Sequence[Word]) -> CountInput:
+def _read(levels: np.ndarray, tokens: Sequence[Token], words: Sequence[Word]) -> _Sentence:
     n = levels.shape[-1]
     token_words = [t.word.index if t.word is not None else None for t in tokens[:n]]
     token_words = [w if w is not None and w < len(words) else None for w in token_words]
@@ -120,10 +119,10 @@ def count_input(levels: np.ndarray, tokens: Sequence[Token], words: Sequence[Wor
         for w, word in enumerate(words)
         if word.head_index != w and word.head_index in seen and w in seen
     ]
-    return CountInput(levels, token_words, punctuation.astype(bool), len(words), links)
+    return _Sentence(levels, token_words, punctuation.astype(bool), len(words), links)
 
 
-def _chunks(sentences: Sequence[CountInput], budget: int = 1 << 22) -> list[list[int]]:
+def _chunks(sentences: Sequence[_Sentence], budget: int = 1 << 22) -> list[list[int]]:
     """Sentences of like length together (shortest first), so that padding them to one
     array wastes little and one chunk's levels stay within `budget` cells."""
     order = sorted(range(len(sentences)), key=lambda i: sentences[i].levels.shape[-1])
@@ -142,7 +141,7 @@ def _chunks(sentences: Sequence[CountInput], budget: int = 1 << 22) -> list[list
 
 
 def _count_chunk(
-    chunk: Sequence[CountInput], causal: bool, syntax: bool, top: int, each: bool
+    chunk: Sequence[_Sentence], causal: bool, syntax: bool, top: int, each: bool
 ) -> list[HeadCounts]:
     """The counts of a chunk's sentences, worked out on one padded array (zero levels pad
     every sentence to the longest, and a zero level adds nothing to any sum): one per
@@ -188,7 +187,7 @@ def _count_chunk(
     return out
 
 
-def _count_syntax(chunk: Sequence[CountInput], levels: np.ndarray, out: list[HeadCounts]) -> None:
+def _count_syntax(chunk: Sequence[_Sentence], levels: np.ndarray, out: list[HeadCounts]) -> None:
     """Clark et al.'s syntax counts, into `out` (one per sentence, or one for the chunk):
     attention merged to words by batched matmuls, each word's predicted word by argmax
     (ties: the earlier), words without pieces and the word itself never predicted."""
@@ -253,7 +252,7 @@ def each_sentence_counts(
     to `words`, spaCy's, with heads and dependency labels). Sentences of like length are
     counted together in one array: per sentence, numpy's call overhead was most of the
     time. `syntax=False` counts only the positional and entropy statistics."""
-    read = [count_input(levels, tokens, words) for levels, tokens, words in sentences]
+    read = [_read(levels, tokens, words) for levels, tokens, words in sentences]
     out: list[HeadCounts] = [None] * len(read)  # type: ignore[list-item]
     for chunk in _chunks(read):
         counted = _count_chunk([read[i] for i in chunk], causal, syntax, top, each=True)
@@ -270,14 +269,7 @@ def group_counts(
     top: int = 255,
 ) -> HeadCounts:
     """The counts of these sentences together (see `each_sentence_counts`)."""
-    read = [count_input(levels, tokens, words) for levels, tokens, words in sentences]
-    return counts_of_inputs(read, layers, heads, causal, top)
-
-
-def counts_of_inputs(
-    read: Sequence[CountInput], layers: int, heads: int, causal: bool = False, top: int = 255
-) -> HeadCounts:
-    """The counts of sentences read by `count_input`, together."""
+    read = [_read(levels, tokens, words) for levels, tokens, words in sentences]
     out = HeadCounts(layers, heads)
     for chunk in _chunks(read):
         out.add(_count_chunk([read[i] for i in chunk], causal, True, top, each=False)[0])

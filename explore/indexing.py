@@ -15,6 +15,8 @@ import logging
 import threading
 import time
 
+from sqlalchemy.orm import Session
+
 from db import indexes
 from db.nearest import Space
 from explore.store import Store
@@ -28,14 +30,16 @@ _building: set[tuple[str, int]] = set()  # (database URL, space id) being built 
 _failed: dict[tuple[str, int], float] = {}  # -> when its build last failed
 
 
-def wanted(store: Store, space: Space, rows: int, layer: int, kind: str) -> bool:
-    """Whether this search should start the space's index build."""
+def wanted(store: Store, session: Session, space: Space, layer: int, kind: str) -> bool:
+    """Whether this search should start the space's index build (the row count, a query,
+    only asked when the rest says yes)."""
+    if space.indexed:
+        return False
     plan = indexes.parse_plan(store.settings.index)
     return (
-        not space.indexed
-        and plan.when == "searched"
+        plan.when == "searched"
         and plan.covers(layer, kind)
-        and rows >= indexes.HNSW_MIN_ROWS
+        and indexes.estimated_rows(session, space.id) >= indexes.HNSW_MIN_ROWS
     )
 
 

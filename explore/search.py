@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from db import indexes, labels, nearest, reads
+from db import labels, nearest, reads
 from db.nearest import Filters, SearchError
 from exbert.model import Analysis
 from exbert.vectors import context_query, unit
@@ -214,7 +214,7 @@ def search(
             hits, exact = nearest.nearest(
                 s, space, query, request.k, corpus, filters, exact=request.exact
             )
-            rows_in_space = 0 if space.indexed else indexes.estimated_rows(s, space.id)
+            build = start_index and indexing.wanted(store, s, space, request.layer, kind)
             sentences = reads.sentences_with_tokens(
                 s, space.model_id, [h.sentence_id for h in hits]
             )
@@ -224,7 +224,7 @@ def search(
             rows = reads.attention_rows(s, space.model_id, request.layer, positions, heads)
     except SearchError as err:
         raise UserError(str(err)) from err
-    if start_index and indexing.wanted(store, space, rows_in_space, request.layer, kind):
+    if build:
         indexing.build_in_background(store, space)
     scale = math.sqrt(view.heads / len(heads)) if kind == "context" else 1.0
     matches = []

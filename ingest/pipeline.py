@@ -363,7 +363,7 @@ class Ingestor:
     def build_indexes(
         self,
         plan: indexes.IndexPlan = indexes.AT_INGESTION,
-        min_rows: int = indexes.HNSW_MIN_ROWS,
+        min_rows: int | None = None,
     ) -> list[int]:
         """The indexes `plan` wants at ingestion (EXBERT_INDEX): none unless it says when
         == "ingest"."""

@@ -356,3 +356,35 @@ def test_a_task_whose_worker_is_lost_three_times_fails_saying_so(db_url, tiny_mo
     state = progress(db_url, job_id)
     assert state.status == "failed" and "stopped answering 3 times" in state.errors
     assert "lost-2" in state.errors
+
+
+def test_a_worker_finishing_a_jobs_last_task_builds_the_indexes_the_plan_names(
+    make_db, tiny_models, monkeypatch
+):
+    """EXBERT_INDEX=1:hidden: once the job's last task is done, its worker builds that
+    space's index (CONCURRENTLY, beside searches); the default plan builds none."""
+    from db import indexes
+
+    monkeypatch.setattr(indexes, "HNSW_MIN_ROWS", 1)  # the test corpus is small
+    model = tiny_models["bert-mlm"]
+    db_url = make_db()  # its own store: the index built here would change other tests' searches
+
+    def indexed():
+        return {
+            (layer, kind)
+            for layer, kind, name in rows(
+                db_url,
+                "SELECT sp.layer, sp.kind, to_regclass('vectors_s' || sp.id || '_hnsw') "
+                "FROM vector_spaces sp JOIN models m ON m.id = sp.model_id WHERE m.name = %s",
+                (model,),
+            )
+            if name is not None
+        }
+
+    queue(db_url, model, corpus="plain")
+    Worker(sessions(db_url)).run(exit_when_idle=True)
+    assert indexed() == set()
+    queue(db_url, model, docs=[{"source": "z", "text": "One more line.", "meta": {}}], corpus="ix")
+    plan = indexes.parse_plan("1:hidden")
+    Worker(sessions(db_url), index_plan=plan).run(exit_when_idle=True)
+    assert indexed() == {(1, "hidden")}

@@ -39,6 +39,18 @@ def open_store(upgrade: bool = True) -> sessionmaker[Session]:
     return sessions(url)
 
 
+def wait_or_kill(processes: list, seconds: float) -> None:
+    """Give child processes `seconds` to finish what they hold (a worker its document),
+    then kill what is left."""
+    import subprocess
+
+    for p in processes:
+        try:
+            p.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def parse_numbers(value: str | None) -> list[int] | None:
     """'0,3,5', '2-4' or 'all' (None) as a list of numbers."""
     if not value or value == "all":

@@ -27,7 +27,7 @@ def index(model, layers, kind, drop, listing, as_json) -> None:
     """Build (or --drop) the HNSW indexes of a model's vector spaces, so a store trades
     disk for speed per space: an index answers a search in a few ms at any size, and
     takes ~1.2 kB a token (MiniLM); without one a search scans the space exactly
-    (~30 ms at 100,000 rows, ~300 ms at 1M). Builds run beside searches and ingestion
+    (30-55 ms at 100,000 rows, 300-400 ms at 1M). Builds run beside searches and ingestion
     (CREATE INDEX CONCURRENTLY). Which spaces get one by themselves: EXBERT_INDEX.
 
     \b

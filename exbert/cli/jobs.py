@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import click
 
-from exbert.cli.common import open_store, settings
+from exbert.cli.common import open_store, settings, wait_or_kill
 
 MAX_QUEUED_CHARS = 2_000_000_000  # what one `ingest --queue` may put in the store at once
 
@@ -97,11 +97,7 @@ def queue_and_follow(
             f"Stopped. Job {job_id} stays queued: exbert worker finishes it.") from None  # fmt: skip
     finally:
         bar.close()
-        for p in procs:
-            try:
-                p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        wait_or_kill(procs, 60)
     click.echo(_line(state))
     if state.errors:
         click.echo(f"failed: {state.errors}", err=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from exbert.cli.common import open_store, settings
+from exbert.cli.common import open_store, settings, wait_or_kill
 
 DEMO_CORPUS = "wiki"
 DEMO_SENTENCES = 3000
@@ -40,11 +40,7 @@ def _serve(host: str, port: int, workers: int | None, debug: bool, ingest_worker
     finally:
         for helper in helpers:
             helper.terminate()
-        for helper in helpers:
-            try:
-                helper.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                helper.kill()
+        wait_or_kill(helpers, 30)
 
 
 def _die_with_parent() -> None:
