@@ -26,17 +26,31 @@ def listed(env) -> dict:
     return {(x["layer"], x["kind"]): x for x in json.loads(out.output)}
 
 
-def same_matches(a, b):
-    """The same top-k, ties aside: the same scores in order, and the same tokens where
-    the scores differ from their neighbours'."""
+@pytest.fixture
+def widest_walk(monkeypatch):
+    """The widest HNSW walk pgvector allows: on the test corpus's few thousand tightly
+    clustered vectors (a random tiny model) the default may miss a near tie, and which it
+    misses depends on the CPU's float rounding."""
+    from db import engine, nearest
+
+    monkeypatch.setitem(engine.HNSW_SESSION, "hnsw.ef_search", "1000")
+    monkeypatch.setattr(nearest, "EF_SEARCH", 1000)
+
+
+def assert_same_matches(a, b):
+    """The same top-k, ties aside: the same scores rank for rank, and where the two
+    answers hold different tokens, each one missing is matched by one in its place with
+    the same score (within 1e-4: the test model's vectors lie that close)."""
     sa, sb = [r["score"] for r in a["results"]], [r["score"] for r in b["results"]]
     assert sa == pytest.approx(sb, abs=1e-4)
-    return {(r["sentence_id"], r["match_index"]) for r in a["results"]} == {
-        (r["sentence_id"], r["match_index"]) for r in b["results"]
-    }
+    keys_a = {(r["sentence_id"], r["match_index"]): r["score"] for r in a["results"]}
+    keys_b = {(r["sentence_id"], r["match_index"]): r["score"] for r in b["results"]}
+    only_a = sorted(keys_a[k] for k in keys_a.keys() - keys_b.keys())
+    only_b = sorted(keys_b[k] for k in keys_b.keys() - keys_a.keys())
+    assert only_a == pytest.approx(only_b, abs=1e-4), (only_a, only_b)
 
 
-def test_exbert_index_builds_and_drops_and_search_answers_throughout(search_copy):
+def test_exbert_index_builds_and_drops_and_search_answers_throughout(search_copy, widest_walk):
     env = search_copy
     cli_env = {"EXBERT_DATABASE_URL": env["url"]}
     explorer = Explorer(env["settings"])
@@ -59,7 +73,7 @@ def test_exbert_index_builds_and_drops_and_search_answers_throughout(search_copy
 
         indexed = search(env, explorer)
         assert not indexed["exact"] and len(indexed["results"]) == 20
-        assert same_matches(indexed, exact)
+        assert_same_matches(indexed, exact)
         filtered = search(env, explorer, filters={"pos": ["NOUN"]})
         assert not filtered["exact"] and filtered["results"]
         for r in filtered["results"]:
@@ -77,7 +91,7 @@ def test_exbert_index_builds_and_drops_and_search_answers_throughout(search_copy
         assert "dropped" in out.output and "had no index" in out.output  # hidden had, context not
         after = search(env, explorer)
         assert after["exact"] and len(after["results"]) == 20
-        assert same_matches(after, exact)
+        assert_same_matches(after, exact)
     finally:
         explorer.store.dispose()
 
@@ -90,7 +104,9 @@ def test_an_unknown_model_or_layer_says_what_to_do(search_copy):
     assert out.exit_code != 0 and "exbert index --list" in out.output
 
 
-def test_the_first_search_of_a_big_enough_space_builds_its_index(search_copy, monkeypatch):
+def test_the_first_search_of_a_big_enough_space_builds_its_index(
+    search_copy, monkeypatch, widest_walk
+):
     """The app (not a CLI search) starts the build, once, beside the searches; searches
     answer exactly meanwhile and from the index once it is there."""
     from dashapp.app import create_app
@@ -115,7 +131,8 @@ def test_the_first_search_of_a_big_enough_space_builds_its_index(search_copy, mo
             assert time.monotonic() < deadline, "the index was not built"
             time.sleep(0.2)
         later = search(env, explorer)
-        assert not later["exact"] and same_matches(later, first)
+        assert not later["exact"]
+        assert_same_matches(later, first)
         assert not listed(env)[(1, "context")]["indexed"]  # only the searched space
     finally:
         explorer.store.dispose()
