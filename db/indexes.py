@@ -83,6 +83,11 @@ def index_name(space_id: int) -> str:
     return f"vectors_s{int(space_id)}_hnsw"
 
 
+def index_name_sql(space_id_column: str) -> str:
+    """`index_name` in SQL, of a column holding space ids (for a lookup in one statement)."""
+    return f"format('vectors_s%s_hnsw', {space_id_column})"
+
+
 def create_partition(session: Session, space_id: int) -> None:
     session.execute(
         text(

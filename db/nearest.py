@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from db import indexes, labels
 from db.engine import HNSW_SESSION
-from db.schema import Corpus, Model, Sentence, VectorSpace
+from db.schema import Corpus
 
 # Candidates the index walk keeps (hnsw.ef_search; 2k when k is larger), as every
 # session of db/engine.py starts with.
@@ -62,16 +62,7 @@ class Space:
 
 
 def find_space(session: Session, model: str, layer: int, kind: str) -> Space:
-    row = session.execute(
-        select(VectorSpace.id, VectorSpace.dim, Model.id)
-        .join(Model, Model.id == VectorSpace.model_id)
-        .where(Model.name == model, VectorSpace.layer == layer, VectorSpace.kind == kind)
-    ).first()
-    if row is None:
-        raise SearchError(
-            f"No stored {kind} vectors for layer {layer} of {model!r}; ingest a corpus with it first."
-        )
-    return Space(id=row[0], dim=row[1], indexed=indexes.has_index(session, row[0]), model_id=row[2])
+    return locate(session, model, layer, kind)[0]
 
 
 def corpus_id(session: Session, name: str) -> int:
@@ -79,6 +70,30 @@ def corpus_id(session: Session, name: str) -> int:
     if cid is None:
         raise SearchError(f"No corpus named {name[:100]!r}.")
     return cid
+
+
+def locate(
+    session: Session, model: str, layer: int, kind: str, corpus: str | None = None
+) -> tuple[Space, int | None]:
+    """The space searched, whether it has a usable index, and the corpus's id, in one
+    statement (three round trips were a tenth of a small corpus's search)."""
+    row = session.execute(
+        text(
+            "SELECT vs.id, vs.dim, m.id, coalesce((SELECT i.indisvalid FROM pg_index i "
+            f"WHERE i.indexrelid = to_regclass({indexes.index_name_sql('vs.id')})), false), "
+            "(SELECT c.id FROM corpora c WHERE c.name = :corpus) "
+            "FROM models m JOIN vector_spaces vs ON vs.model_id = m.id "
+            "WHERE m.name = :model AND vs.layer = :layer AND vs.kind = :kind"
+        ),
+        {"model": model, "layer": layer, "kind": kind, "corpus": corpus},
+    ).first()
+    if row is None:
+        raise SearchError(
+            f"No stored {kind} vectors for layer {layer} of {model!r}; ingest a corpus with it first."
+        )
+    if corpus is not None and row[4] is None:
+        raise SearchError(f"No corpus named {corpus[:100]!r}.")
+    return Space(id=row[0], dim=row[1], indexed=bool(row[3]), model_id=row[2]), row[4]
 
 
 def nearest(
@@ -110,12 +125,11 @@ def nearest(
         where.append("v.document_id = ANY(:documents)")
         params["documents"] = list(filters.documents)
     if filters.exclude_sentence is not None:
-        excluded = list(
-            session.scalars(select(Sentence.id).where(Sentence.text == filters.exclude_sentence))
+        # evaluated once, before the scan or walk (an init plan), in the same round trip
+        where.append(
+            "v.sentence_id <> ALL(ARRAY(SELECT s.id FROM sentences s WHERE s.text = :excluded))"
         )
-        if excluded:
-            where.append("v.sentence_id <> ALL(:excluded)")
-            params["excluded"] = excluded
+        params["excluded"] = filters.exclude_sentence
     dim, partition = int(space.dim), indexes.partition_name(space.id)
     condition = " AND ".join(where)
     rows: list = []

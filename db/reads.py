@@ -35,7 +35,7 @@ class StoredSentence:
 def _words(rows: Sequence[tuple]) -> list[Word]:
     """Words from rows of WORD_COLUMNS (one sentence's, in order), their heads' text filled in."""
     texts = {r[0]: r[1] for r in rows}
-    return [Word(*r, head_text=texts.get(r[6], "")) for r in rows]
+    return [Word.from_values((*r, texts.get(r[6], ""))) for r in rows]
 
 
 def sentences_with_tokens(
@@ -75,7 +75,9 @@ def sentences_with_tokens(
     out = {sid: StoredSentence(sid, stext, source, []) for sid, stext, source in heads}
     for sentence_id, position, token_text, is_special, start, end, word_id in tokens:
         word = None if word_id is None else by_id[word_id]
-        out[sentence_id].tokens.append(Token(position, token_text, is_special, start, end, word))
+        out[sentence_id].tokens.append(
+            Token.from_values((position, token_text, is_special, start, end, word))
+        )
     return out
 
 

@@ -9,7 +9,16 @@ place. Nothing here imports anything, so `db/` may use them too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+
+def _from_values(cls: type, names: tuple[str, ...], values: tuple) -> object:
+    """An instance of a frozen dataclass from all its field values, in order, without the
+    frozen __init__'s setattr per field: twice as fast, and a search's answer builds
+    ~3,500 of them."""
+    obj = object.__new__(cls)
+    obj.__dict__.update(zip(names, values, strict=True))
+    return obj
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,11 @@ class Word:
     end: int
     head_text: str = ""  # the head word's text, for reading; not stored (derived)
 
+    @classmethod
+    def from_values(cls, values: tuple) -> Word:
+        """A word from every field's value, in order (as the store reads them)."""
+        return _from_values(cls, _WORD_FIELDS, values)
+
 
 @dataclass(frozen=True)
 class Token:
@@ -45,6 +59,15 @@ class Token:
     @property
     def word_index(self) -> int | None:
         return None if self.word is None else self.word.index
+
+    @classmethod
+    def from_values(cls, values: tuple) -> Token:
+        """A token from every field's value, in order (as the store reads them)."""
+        return _from_values(cls, _TOKEN_FIELDS, values)
+
+
+_WORD_FIELDS = tuple(f.name for f in fields(Word))
+_TOKEN_FIELDS = tuple(f.name for f in fields(Token))
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
-"""A small thread-safe LRU map: the explorer's caches of model runs, words and views."""
+"""A small thread-safe LRU map: the explorer's caches of model runs, words, views and
+stored sentences."""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
@@ -51,6 +52,23 @@ class LRU(Generic[V]):
             with self._lock:
                 del self._computing[key]
             busy.release()
+
+    def known(self, keys: Iterable[Hashable]) -> dict[Hashable, V]:
+        """The cached values of those of `keys` that are cached (for a batch whose
+        missing values are read together)."""
+        with self._lock:
+            found = {k: self._items[k] for k in keys if k in self._items}
+            for k in found:
+                self._items.move_to_end(k)
+            return found
+
+    def put(self, items: dict[Hashable, V]) -> None:
+        with self._lock:
+            self._items.update(items)
+            for k in items:
+                self._items.move_to_end(k)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
 
     def clear(self) -> None:
         with self._lock:

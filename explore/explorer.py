@@ -7,9 +7,11 @@ import logging
 from collections.abc import Sequence
 
 from db import labels, stats
+from db.reads import StoredSentence
 from exbert.config import Settings
 from explore import corpora, heads, sql
 from explore.attention import AttentionView, AttentionViews
+from explore.cache import LRU
 from explore.errors import QueryTimeout, StoreUnavailable
 from explore.models import ModelCatalog
 from explore.search import SearchRequest, SearchResult, parse_request, search
@@ -18,6 +20,9 @@ from explore.store import Store, describe
 
 log = logging.getLogger(__name__)
 
+# Hit sentences a process keeps (about 35 kB each with their tokens and words).
+STORED_SENTENCES = 2000
+
 
 class Explorer:
     def __init__(self, settings: Settings, extra_models: Sequence[str] = ()):
@@ -25,6 +30,8 @@ class Explorer:
         self.store = Store(settings)
         self.models = ModelCatalog(settings.model, self._stored_models, extra_models)
         self.views = AttentionViews(self.models, settings.spacy_model)
+        # searches' hit sentences with tokens and words (~35 kB each): immutable once stored
+        self.stored_sentences: LRU[StoredSentence] = LRU(STORED_SENTENCES)
         # a long-lived process (the app) builds a searched space's index (explore/indexing.py);
         # a CLI search would end before its build
         self.index_in_background = False
@@ -52,7 +59,9 @@ class Explorer:
     def search(self, request: SearchRequest | dict) -> SearchResult:
         if not isinstance(request, SearchRequest):
             request = self.parse_search(request)
-        return search(self.store, self.views, request, self.index_in_background)
+        return search(
+            self.store, self.views, request, self.index_in_background, self.stored_sentences
+        )
 
     def corpora(self) -> list[stats.CorpusModelCounts]:
         with self.store.transaction() as s:

@@ -7,7 +7,7 @@ is a token's place in the model's input.
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import asdict
 
 import numpy as np
 
@@ -17,24 +17,18 @@ from explore.attention import AttentionView
 from explore.search import SearchResult
 from explore.summary import Match
 
-_WORD_FIELDS = tuple(f.name for f in fields(Word))
-
 
 def word_json(word: Word | None) -> dict | None:
-    # not dataclasses.asdict: it deep-copies every value, and a search's 50 sentences have
-    # ~1,700 words (a third of /api/search's time went there)
-    return None if word is None else {name: getattr(word, name) for name in _WORD_FIELDS}
+    # a copy of the instance's own dict (its fields, in order): a search's 50 sentences
+    # have ~1,700 tokens, and field-by-field copies (dataclasses.asdict deep-copies) were
+    # a third of /api/search's time
+    return None if word is None else dict(word.__dict__)
 
 
 def token_json(token: Token) -> dict:
-    return {
-        "position": token.position,
-        "text": token.text,
-        "is_special": token.is_special,
-        "start": token.start,
-        "end": token.end,
-        "word": word_json(token.word),
-    }
+    out = dict(token.__dict__)  # position, text, is_special, start, end, word
+    out["word"] = word_json(token.word)
+    return out
 
 
 def attention_json(view: AttentionView, attentions: bool = True) -> dict:

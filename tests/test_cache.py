@@ -43,3 +43,13 @@ def test_a_failed_computation_is_retried_by_the_next_caller():
     with pytest.raises(ValueError):
         cache.get("k", fail)
     assert cache.get("k", lambda: 7) == 7
+
+
+def test_a_batch_reads_what_is_kept_and_adds_the_rest_oldest_out_first():
+    cache = LRU(3)
+    cache.put({"a": 1, "b": 2})
+    assert cache.known(["a", "x", "b"]) == {"a": 1, "b": 2}
+    cache.known(["a"])  # touched: "b" is now the oldest
+    cache.put({"c": 3, "d": 4})
+    assert cache.known("abcd") == {"a": 1, "c": 3, "d": 4}
+    assert cache.get("c", lambda: 0) == 3  # the same store as get's

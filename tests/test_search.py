@@ -365,3 +365,34 @@ def test_search_never_returns_its_own_sentence_unless_asked(env):
         main, [*args, "--include-own-sentence"], env={"EXBERT_DATABASE_URL": env["url"]}
     )
     assert json.loads(cli.output)["results"][0]["text"] == own
+
+
+def test_hit_sentences_read_before_answer_as_if_read_now(env):
+    """The explorer keeps the hits' sentences (immutable once stored): a search whose hits
+    are partly kept answers exactly as one that reads them all."""
+    from explore.search import parse_request
+    from explore.search import search as plain_search
+
+    explorer = Explorer(env["settings"])
+    try:
+        few = search_json(explorer.search(request(env, k=5, exact=True)))
+        with psycopg.connect(env["url"]) as conn:
+            (model_id,) = conn.execute(
+                "SELECT id FROM models WHERE name = %s", [env["model"]]
+            ).fetchone()
+        kept = {r["sentence_id"] for r in few["results"]}
+        assert len(explorer.stored_sentences.known((model_id, i) for i in kept)) == len(kept)
+        more = search_json(explorer.search(request(env, k=20, exact=True)))
+        fresh = search_json(
+            plain_search(
+                explorer.store,
+                explorer.views,
+                parse_request(request(env, k=20, exact=True), explorer.models),
+            )
+        )
+        assert kept < {r["sentence_id"] for r in more["results"]}  # some kept, some read
+        for a, b in zip(more["results"], fresh["results"], strict=True):
+            assert a == b
+        assert more["summary"] == fresh["summary"]
+    finally:
+        explorer.store.dispose()
