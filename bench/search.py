@@ -311,8 +311,7 @@ def side_by_side(url: str, corpus: str, runs: int, label: str) -> dict:
     recall: dict[str, list[float]] = {"exact": [], "hnsw": []}
     factory = sessions(url)
     with factory() as s:
-        space = nearest.find_space(s, MODEL, 0, "hidden")
-        cid = nearest.corpus_id(s, corpus)
+        space, cid = nearest.locate(s, MODEL, 0, "hidden", corpus)
     for i, q in enumerate(queries):
         start = time.perf_counter()
         _, found = flat.search(q[None], k)
@@ -361,7 +360,7 @@ def drop_layer0(url: str) -> None:
     from db.engine import sessions
 
     with sessions(url).begin() as s:
-        indexes.drop_index(s, nearest.find_space(s, MODEL, 0, "hidden").id)
+        indexes.drop_index(s, nearest.locate(s, MODEL, 0, "hidden")[0].id)
 
 
 def index_layer0(url: str) -> None:
@@ -375,7 +374,7 @@ def index_layer0(url: str) -> None:
     from db.engine import sessions
 
     with sessions(url).begin() as s:
-        space = nearest.find_space(s, MODEL, 0, "hidden")
+        space = nearest.locate(s, MODEL, 0, "hidden")[0]
         indexes.build_index(s, space.id, space.dim)
         s.execute(text("CREATE EXTENSION IF NOT EXISTS pg_prewarm"))
         s.execute(text("SELECT pg_prewarm(:index)"), {"index": indexes.index_name(space.id)})

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from pgvector import HalfVector
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from db import indexes, labels
 from db.engine import HNSW_SESSION
-from db.schema import Corpus
 
 # Candidates the index walk keeps (hnsw.ef_search; 2k when k is larger), as every
 # session of db/engine.py starts with.
@@ -59,17 +58,6 @@ class Space:
     dim: int
     indexed: bool
     model_id: int
-
-
-def find_space(session: Session, model: str, layer: int, kind: str) -> Space:
-    return locate(session, model, layer, kind)[0]
-
-
-def corpus_id(session: Session, name: str) -> int:
-    cid = session.scalar(select(Corpus.id).where(Corpus.name == name))
-    if cid is None:
-        raise SearchError(f"No corpus named {name[:100]!r}.")
-    return cid
 
 
 def locate(
