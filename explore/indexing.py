@@ -43,6 +43,13 @@ def wanted(store: Store, session: Session, space: Space, layer: int, kind: str) 
     )
 
 
+def forget_builds() -> None:
+    """Forget this process's builds and failures (a test session starting afresh)."""
+    with _lock:
+        _building.clear()
+        _failed.clear()
+
+
 def build_in_background(store: Store, space: Space) -> threading.Thread | None:
     """Start building the space's index unless this process is at it already; the
     thread, for tests to wait on."""

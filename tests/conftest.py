@@ -15,11 +15,48 @@ from tests import tiny  # noqa: E402
 TINY_KINDS = ("bert-mlm", "bert-encoder", "gpt2", "llama")
 
 
+def pytest_sessionstart(session):
+    """Start from empty process caches: a forked run (scripts/mutation) inherits its
+    parent's, and a model loaded there would run the unmutated code (and a pooled
+    connection would be shared with sibling processes)."""
+    from db.engine import get_engine
+    from exbert.model import _load
+    from explore import indexing
+
+    _load.cache_clear()
+    get_engine.cache_clear()
+    indexing.forget_builds()  # mutmut's stats and clean runs share one process
+
+
+@pytest.fixture(autouse=True)
+def _fresh_models_under_mutation():
+    """Under mutmut (scripts/mutation), each test loads its models afresh: mutmut runs a
+    mutant only against the tests its stats saw call the mutated function, and a model
+    loaded once per session would credit its loading code to the first test alone."""
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        from exbert.model import _load
+
+        _load.cache_clear()
+
+
+# Kept between test sessions when set (scripts/mutation: one pytest session per mutant):
+# the tiny models and the search corpus's template database, built by the first session.
+KEEP = os.environ.get("EXBERT_TEST_KEEP")
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, str]:
-    """Paths of tiny offline models, built once per test session."""
-    root = tmp_path_factory.mktemp("tiny-models")
-    return {kind: str(tiny.build(kind, root / kind)) for kind in TINY_KINDS}
+    """Paths of tiny offline models, built once per test session (or once under KEEP:
+    they are seeded, so every build is the same)."""
+    from pathlib import Path
+
+    root = Path(KEEP) / "tiny-models" if KEEP else tmp_path_factory.mktemp("tiny-models")
+    return {
+        kind: str(root / kind)
+        if (root / kind / "config.json").exists()
+        else str(tiny.build(kind, root / kind))
+        for kind in TINY_KINDS
+    }
 
 
 @pytest.fixture(scope="session")
@@ -58,11 +95,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session", params=_backends())
 def pg_url(request) -> str:
     """A real PostgreSQL with pgvector: EXBERT_TEST_DATABASE_URL, a fresh embedded server,
-    or a standalone server on a TCP port with a password. EXBERT_TEST_NO_DATABASE=1
-    skips every test that needs one (scripts/mutation: its forked runs would each start
-    a server and leave it behind)."""
-    if os.environ.get("EXBERT_TEST_NO_DATABASE"):
-        pytest.skip("EXBERT_TEST_NO_DATABASE is set")
+    or a standalone server on a TCP port with a password."""
     if request.param == "given":
         yield os.environ["EXBERT_TEST_DATABASE_URL"]
         return
@@ -152,7 +185,8 @@ def client(app):
 @pytest.fixture(scope="session")
 def search_corpus(tiny_models, pg_url):
     """The wiki sample's first ~400 sentences ingested with the tiny BERT; tests only read it.
-    A test that writes (builds indexes) takes a private copy: `search_copy`."""
+    A test that writes (builds indexes) takes a private copy: `search_copy`. Under KEEP
+    the template outlives the session and later sessions copy it."""
     import psycopg
 
     from db import migrate
@@ -161,17 +195,30 @@ def search_corpus(tiny_models, pg_url):
     from ingest.pipeline import Ingestor
     from ingest.readers import read_wiki_sample
 
-    template = f"exbert_search_tpl_{os.getpid()}"
-    url = migrate.fresh_database(pg_url, template)
+    template = "exbert_search_tpl_kept" if KEEP else f"exbert_search_tpl_{os.getpid()}"
     model = tiny_models["bert-mlm"]
-    Ingestor(sessions(url), load_model(model), "wiki").run(read_wiki_sample(), limit_sentences=400)
-    get_engine(url).dispose()  # nobody connects to the template again: copies need that
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        kept = (
+            KEEP
+            and conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [template]).fetchone()
+        )
+    if not kept:
+        url = migrate.fresh_database(pg_url, template)
+        Ingestor(sessions(url), load_model(model), "wiki").run(
+            read_wiki_sample(), limit_sentences=400
+        )
+        get_engine(url).dispose()  # nobody connects to the template again: copies need that
     name = f"exbert_search_{os.getpid()}"
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     url = migrate.with_database(pg_url, name)
-    return {"url": url, "model": model, "settings": settings_for(model, url), "template": template}
+    yield {"url": url, "model": model, "settings": settings_for(model, url), "template": template}
+    get_engine(url).dispose()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not KEEP:
+            conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
 
 
 @pytest.fixture
