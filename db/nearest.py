@@ -36,12 +36,11 @@ class Filters:
     tag: tuple[str, ...] = ()
     dep: tuple[str, ...] = ()
     ent_type: tuple[str, ...] = ()
-    documents: tuple[int, ...] = ()
     exclude_sentence: str | None = None  # the query's own sentence, by text
 
     @property
     def active(self) -> bool:
-        return bool(self.pos or self.tag or self.dep or self.ent_type or self.documents)
+        return bool(self.pos or self.tag or self.dep or self.ent_type)
 
 
 @dataclass(frozen=True)
@@ -109,9 +108,6 @@ def nearest(
         if values:
             where.append(f"v.{column} = ANY(:{name})")
             params[name] = labels.codes_of(session, name, values)
-    if filters.documents:
-        where.append("v.document_id = ANY(:documents)")
-        params["documents"] = list(filters.documents)
     if filters.exclude_sentence is not None:
         # evaluated once, before the scan or walk (an init plan), in the same round trip
         where.append(

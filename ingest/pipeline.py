@@ -79,12 +79,15 @@ def chunk_text(text: str, limit: int = MAX_CHUNK_CHARS) -> list[tuple[int, str]]
     return pieces
 
 
-def annotate_documents(texts: Sequence[str], nlp) -> list[list[Sentence]]:
-    """Sentences of each document, chunked where spaCy would refuse the length."""
+def annotate_documents(
+    texts: Sequence[str], nlp, limit: int = MAX_CHUNK_CHARS
+) -> list[list[Sentence]]:
+    """Sentences of each document, chunked (`limit` characters) where spaCy would refuse
+    the length."""
     out = []
     for text in texts:
         sentences: list[Sentence] = []
-        chunks = chunk_text(text)
+        chunks = chunk_text(text, limit)
         for (offset, _), chunk_sentences in zip(
             chunks, split_sentences([c for _, c in chunks], nlp), strict=True
         ):

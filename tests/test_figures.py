@@ -377,3 +377,64 @@ def test_url_state_edges_a_hand_edited_link_can_reach():
     for layer, kept in ((2**31 - 1, 2**31 - 1), (2**31, 0), (100, 100), (-100, -100)):
         assert ViewState.from_dict({"layer": layer}).layer == kept
     assert ViewState.from_dict({"layer": -(2**31)}).layer == 0
+
+
+def test_heatmaps_read_query_rows_top_down_on_a_scale_from_zero():
+    """What a reader relies on: token ticks on both axes, the first query row on top, white
+    at zero and the darkest colour at the largest weight (the thumbnails: at 1, the same
+    for every head so heads compare), square thumbnail cells that do not zoom."""
+    labels = ["[CLS]", "the", "cat"]
+    matrix = np.array([[0.2, 0.3, 0.5], [0.1, 0.6, 0.3], [0.0, 0.1, 0.4]])
+    fig = figures.attention_heatmap(labels, matrix, "layer 1")
+    trace, layout = fig.data[0], fig.layout
+    assert list(trace.x) == list(trace.y) == ["0:[CLS]", "1:the", "2:cat"]
+    np.testing.assert_array_equal(trace.z, matrix)
+    assert (trace.zmin, trace.zmax) == (0, 0.6)
+    assert [list(c) for c in trace.colorscale] == [[0, "#ffffff"], [1, "#08306b"]]
+    assert layout.yaxis.autorange == "reversed" and layout.yaxis.title.text == "from (query)"
+    assert layout.xaxis.title.text == "to (key)"
+    assert trace.hovertemplate.startswith("%{y} → %{x}: %{z:.3f}")
+    assert layout.height >= 300 and layout.title.text == "layer 1"
+    assert figures.attention_heatmap(labels, np.zeros((3, 3))).data[0].zmax > 0  # still a scale
+
+    thumbs = figures.head_thumbnails(np.stack([matrix, matrix.T]), [0], columns=2)
+    t, lay = thumbs["data"][0], thumbs["layout"]
+    assert (t["zmin"], t["zmax"]) == (0, 1) and t["colorscale"][0] == [0, "#ffffff"]
+    assert t["showscale"] is False and t["hoverinfo"] == "none"
+    assert lay["yaxis"]["autorange"] == "reversed" and lay["yaxis"]["scaleanchor"] == "x"
+    assert lay["xaxis"]["fixedrange"] and lay["yaxis"]["fixedrange"]
+    assert not lay["xaxis"]["visible"] and not lay["yaxis"]["visible"]
+    assert [a["text"] for a in lay["annotations"]] == ["head 0", "head 1"]
+    # head 1's block holds its own pattern, top-left at row `top`, column dx
+    z = np.asarray(t["z"], dtype=float)
+    dx, dy = figures.thumbnail_pitch(3)
+    top = dy - 3
+    np.testing.assert_array_equal(z[top : top + 3, 0:3], np.round(matrix, 2))
+    np.testing.assert_array_equal(z[top : top + 3, dx : dx + 3], np.round(matrix.T, 2))
+
+
+def test_the_layer_figure_carries_hover_marks_and_title_onto_the_tokens_it_keeps():
+    """With special tokens hidden, each kept token keeps its own hover text, colour (the
+    selected one accented, a masked one red) and full-list index; the title and the
+    heatmap's title pass through."""
+    att = np.full((2, 4, 4), 0.25)
+    labels, special = ["[CLS]", "the", "cat", "[SEP]"], [True, False, False, True]
+    hover = ["h-cls", "h-the", "h-cat", "h-sep"]
+    fig = figures.attention_figure(
+        att, [0, 1], labels, special, hover, hide_special=True, selected=1, masked=[2],
+        title="layer 3",
+    )  # fmt: skip
+    left, right = fig["data"][-2], fig["data"][-1]
+    assert left["text"] == ["the", "cat"] and left["hovertext"] == ["h-the", "h-cat"]
+    assert left["textfont"]["color"] == [figures.ACCENT, figures.MASKED]
+    assert right["customdata"] == [1, 2] and fig["layout"]["title"]["text"] == "layer 3"
+    causal = figures.attention_figure(att, [0], labels, special, hover, causal=True, focus=1)
+    assert causal["data"][-1]["textfont"]["color"][2:] == [figures.GREY, figures.GREY]
+    heat = figures.attention_figure(att, [0], labels, special, hover, mode="heatmap", title="t")
+    assert heat.layout.title.text == "t"
+    assert figures.display_label("x", masked=True) == "[MASK]"
+    assert figures.display_label("x", masked=True, mask_token="<mask>") == "<mask>"
+    assert figures.display_label("ĠĊ") == "↵" and figures.display_label("Ġ") == "␣"
+    same = np.arange(16.0).reshape(4, 4)
+    assert figures.pool(same, 4) is same  # already small enough: untouched
+    np.testing.assert_array_equal(figures.pool(same, 2), [[5, 7], [13, 15]])  # block maxima

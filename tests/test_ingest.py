@@ -377,3 +377,83 @@ def test_kill_9_then_rerun_equals_a_clean_run(make_db, tiny_models, tmp_path):
 
 def _has_tables(url):
     return bool(rows(url, "SELECT to_regclass('document_models')")[0][0])
+
+
+def test_a_model_added_twice_to_a_stored_document_is_stored_once(db_url, tiny_models, nlp):
+    """The check under the document's lock that two workers adding the same model at once
+    rely on: the second finds the document done, writes nothing, and the statistics
+    count its sentences once."""
+    ingest(db_url, tiny_models["bert-mlm"], DOCS[:1], nlp=nlp)
+    ing = Ingestor(sessions(db_url), load_model(tiny_models["gpt2"]), "test", nlp=nlp)
+    (doc_id,) = rows(db_url, "SELECT id FROM documents")[0]
+    first = ing._store_for_model(doc_id)
+    assert first[0] == 2 and first[1] > 0  # two sentences, their tokens
+    before = snapshot(db_url)
+    coverage = rows(db_url, "SELECT sentences, tokens FROM head_coverage ORDER BY model_id")
+    assert ing._store_for_model(doc_id) == (0, 0)
+    assert snapshot(db_url) == before
+    assert rows(db_url, "SELECT sentences, tokens FROM head_coverage ORDER BY model_id") == coverage
+    assert coverage[-1][0] == 2
+    # the document counts as counted for the head statistics: no backfill would add it again
+    assert rows(db_url, "SELECT count(*) FROM document_models WHERE NOT head_stats") == [(0,)]
+
+
+def test_the_summary_line_says_rates_and_only_the_problems_there_were():
+    from ingest.pipeline import IngestSummary
+    from ingest.readers import ReadError
+
+    line = IngestSummary(2, 1, 10, 0, 200, 4.0).line()
+    assert line == (
+        "2 documents added, 1 already stored, 10 sentences, 200 tokens in 4.0 s "
+        "(0.5 docs/s, 2 sentences/s, 50 tokens/s)"
+    )
+    assert "(0.0 docs/s, 0 sentences/s, 0 tokens/s)" in IngestSummary().line()  # no time yet
+    bad = IngestSummary(1, 0, 3, 2, 30, 1.0, errors=[ReadError("x.bin", "binary")])
+    assert bad.line().endswith("; 2 over-long sentences skipped; 1 inputs rejected")
+
+
+def test_the_same_text_in_two_corpora_is_stored_in_each_with_its_metadata(db_url, tiny_models, nlp):
+    """A document is "already stored" only within its own corpus: the same text added to
+    another corpus is stored there too, and each keeps the metadata it came with."""
+    doc = RawDocument("a.jsonl:1", DOCS[0].text, {"title": "Cats", "year": 2020})
+    assert (
+        ingest(db_url, tiny_models["bert-mlm"], [doc], corpus="one", nlp=nlp).documents_added == 1
+    )
+    other = RawDocument("b.jsonl:7", DOCS[0].text, {"title": "Again"})
+    again = ingest(db_url, tiny_models["bert-mlm"], [other], corpus="two", nlp=nlp)
+    assert again.documents_added == 1 and again.documents_skipped == 0
+    stored = rows(
+        db_url,
+        "SELECT c.name, d.source, d.metadata, count(s.id) FROM documents d "
+        "JOIN corpora c ON c.id = d.corpus_id JOIN sentences s ON s.document_id = d.id "
+        "GROUP BY 1, 2, 3 ORDER BY 1",
+    )
+    assert stored == [
+        ("one", "a.jsonl:1", {"title": "Cats", "year": 2020}, 2),
+        ("two", "b.jsonl:7", {"title": "Again"}, 2),
+    ]
+    assert (
+        ingest(db_url, tiny_models["bert-mlm"], [other], corpus="two", nlp=nlp).documents_skipped
+        == 1
+    )
+
+
+def test_sentences_of_a_chunked_document_keep_their_place_in_it(nlp):
+    """A document longer than spaCy takes is read in chunks; each sentence's offset is
+    still its place in the whole document."""
+    from ingest.pipeline import annotate_documents
+
+    para = "The cat sat on the mat. A dog barked at the mailman. "
+    text = para * 20
+    (sentences,) = annotate_documents([text], nlp, limit=300)
+    assert len(sentences) == 40
+    assert sentences[-1].start > 300  # from a later chunk
+    for s in sentences:
+        assert text[s.start : s.start + len(s.text)] == s.text
+
+
+def test_layers_out_of_range_are_refused_with_the_range(db_url, tiny_models, nlp):
+    runner = load_model(tiny_models["bert-mlm"])  # 2 layers
+    Ingestor(sessions(db_url), runner, "test", layers=[0, 1], nlp=nlp)
+    with pytest.raises(ValueError, match=r"Layers \[2\] are out of range: .* has layers 0-1\."):
+        Ingestor(sessions(db_url), runner, "test", layers=[0, 2], nlp=nlp)

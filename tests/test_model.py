@@ -332,3 +332,48 @@ def test_attention_views_run_once_mask_switch_heads_off_and_read_words(tiny_mode
         views.run("not-a-model", sentence)
     views.clear()
     assert views.view(model, sentence, words=False) is not first
+
+
+def test_devices_auto_cpu_and_a_clear_error_for_a_missing_gpu():
+    from exbert.model import pick_device
+
+    assert pick_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert pick_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelError, match="no CUDA GPU is visible"):
+            pick_device("cuda")
+    with pytest.raises(ModelError, match="Unknown device 'tpu'; use auto, cpu or cuda"):
+        pick_device("tpu")
+
+
+def test_the_input_limit_is_the_smallest_sane_one(tiny_models, monkeypatch):
+    """The cap, the tokenizer's limit unless it is a "no limit" placeholder, and the
+    model's positions (max_position_embeddings or GPT-2's n_positions)."""
+    import exbert.model
+
+    for kind in ("bert-mlm", "gpt2"):
+        runner = load_model(tiny_models[kind])
+        assert runner.max_tokens == 64  # the tiny models' positions
+        monkeypatch.setattr(runner.tokenizer, "model_max_length", int(1e30))
+        assert runner._max_tokens() == 64
+        monkeypatch.setattr(runner.tokenizer, "model_max_length", 16)
+        assert runner._max_tokens() == 16
+        monkeypatch.setattr(exbert.model, "MAX_TOKENS", 8)
+        assert runner._max_tokens() == 8
+        monkeypatch.undo()
+
+
+def test_a_model_family_without_a_known_output_projection_is_refused(tiny_models, monkeypatch):
+    from exbert.model import CONTEXT_MODULES, ModelRunner
+
+    path = tiny_models["bert-mlm"]
+    monkeypatch.delitem(CONTEXT_MODULES, "bert")
+    with pytest.raises(ModelError, match=r"'bert' is not in exbert's table .*supported: \["):
+        ModelRunner("tiny", path)
+    monkeypatch.setitem(CONTEXT_MODULES, "bert", "attention.no_such_projection")
+    with pytest.raises(ModelError, match=r"No module named \*\.attention\.no_such_projection"):
+        ModelRunner("tiny", path)
+    monkeypatch.setitem(CONTEXT_MODULES, "bert", "attention.output.dense")
+    runner = ModelRunner("tiny", path)
+    assert runner.context_dim == runner.hidden_size == 32
+    assert runner.device.type == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,6 +1,7 @@
 """Corpus search against a real ingested corpus: exact equals brute force, HNSW recall,
 filters, head contexts, summaries, max attention, hostile input, and the twins."""
 
+import itertools
 import json
 
 import numpy as np
@@ -156,6 +157,13 @@ def test_hnsw_recall_against_exact(search_copy):
             kth = exact["results"][-1]["score"]
             recalls.append(sum(r["score"] >= kth - 1e-3 for r in approx["results"]) / 50)
         assert np.mean(recalls) >= floor, (kw, recalls)
+    # more than the walk's usual candidates: a wider walk for this search alone
+    wide = run(env, k=300, token_index=2)
+    assert not wide["exact"] and len(wide["results"]) == 300
+    scores = [r["score"] for r in wide["results"]]
+    # nearest first, give or take the walk's relaxed order among near ties
+    assert all(a >= b - 1e-4 for a, b in itertools.pairwise(scores)) and scores[0] > scores[-1]
+    env["explorer"].store.dispose()
 
 
 def test_summary_counts_equal_sql_group_by(env):
@@ -329,6 +337,52 @@ def test_causal_summary_counts_the_following_token():
     assert causal["max_attention"]["pos"] == {"DET": 1} and causal["offset"] == {"-1": 1}
 
 
+def test_summaries_name_empty_and_special_labels_and_skip_what_is_not_there():
+    tokens = [
+        Token(0, "[CLS]", True, 0, 0),
+        Token(1, "cat", False, 0, 3, _word("NOUN", "")),
+    ]
+    matches = [
+        Match(1, "cat", "doc", tokens, 1, 0, 0.9),  # attends most to [CLS]
+        Match(2, "cat", "doc", tokens, 1, None, 0.8),  # no attention row
+    ]
+    out = summarize(matches, causal=False)
+    assert out["match"]["pos"] == {"NOUN": 2} and out["match"]["dep"] == {"(blank)": 2}
+    assert out["match"]["ent_type"] == {"(none)": 2}
+    assert out["max_attention"]["pos"] == {"(special)": 1} and out["offset"] == {"-1": 1}
+    # a causal match at the sentence's last token has no following token to count
+    assert summarize(matches, causal=True)["match"]["pos"] == {}
+
+
+def test_the_most_attended_token_skips_specials_and_ties_go_to_the_earlier_one():
+    from explore.summary import max_attended
+
+    tokens = [
+        Token(0, "[CLS]", True, 0, 0),
+        Token(1, "the", False, 0, 3, _word("DET", "det")),
+        Token(2, "cat", False, 4, 7, _word("NOUN", "nsubj")),
+        Token(3, "[SEP]", True, 7, 7),
+    ]
+    assert max_attended(np.array([0.9, 0.02, 0.03, 0.05]), tokens) == 2  # [CLS] left out
+    assert max_attended(np.array([0.5, 0.2, 0.2, 0.1]), tokens) == 1  # a tie: the earlier
+    assert max_attended(np.array([0.5, 0.5]), tokens) == 1  # positions past the row: none
+    assert max_attended(np.array([0.5]), tokens) is None and max_attended(None, tokens) is None
+
+
+def test_an_unknown_label_names_some_the_corpus_has():
+    from explore.errors import UserError
+    from explore.search import _check_labels
+
+    known = {"pos": {"NOUN", "VERB", "", "ADJ"}, "tag": set()}
+    _check_labels(known, {"pos": ("NOUN",)})  # known: nothing to say
+    with pytest.raises(UserError) as err:
+        _check_labels(known, {"pos": ("NOUN", "x" * 60)})
+    assert str(err.value) == f"Unknown pos label {'x' * 40!r}; the corpus has: ADJ, NOUN, VERB."
+    many = {"pos": {f"L{i:02d}" for i in range(30)}}
+    with pytest.raises(UserError, match=r"has: L00, L01, .*, L19\.$"):
+        _check_labels(many, {"pos": ("nope",)})
+
+
 def test_api_corpora_lists_counts(env):
     corpora = client(env).get("/api/corpora").get_json()["corpora"]
     assert [c["corpus"] for c in corpora] == ["wiki"]
@@ -396,3 +450,39 @@ def test_hit_sentences_read_before_answer_as_if_read_now(env):
         assert more["summary"] == fresh["summary"]
     finally:
         explorer.store.dispose()
+
+
+def test_layer_heads_and_token_are_checked_at_their_edges(env):
+    """The first and last of each accepted, one past refused with the range in words."""
+    from explore.errors import UserError
+
+    view = env["explorer"].attention(env["model"], SENTENCE, words=False)
+    layers, heads, n = view.layers, view.heads, len(view.tokens)
+    assert (layers, heads) == (2, 4) and view.tokens[-1].is_special
+    for ok in (
+        {"layer": 0},
+        {"layer": layers - 1},
+        {"by": "context", "heads": [0, heads - 1]},
+        {"token_index": 1},
+        {"token_index": n - 2},
+    ):
+        assert run(env, k=3, **ok)["results"], ok
+    refused = {
+        "layer": ({"layer": layers}, f'"layer" must be between 0 and {layers - 1} for '),
+        "heads": (
+            {"by": "context", "heads": [heads]},
+            f'"heads" must be a non-empty list of heads between 0 and {heads - 1}.',
+        ),
+        "past the end": (
+            {"token_index": n},
+            f'"token_index" must be the position of a word token (1 to {n - 1}, not special tokens).',
+        ),
+        "[SEP]": ({"token_index": n - 1}, '"token_index" must be the position of a word token'),
+        "[CLS]": ({"token_index": 0}, '"token_index" must be the position of a word token'),
+    }
+    for name, (kw, message) in refused.items():
+        with pytest.raises(UserError) as err:
+            run(env, k=3, **kw)
+        assert str(err.value).startswith(message), (name, str(err.value))
+    with pytest.raises(UserError, match='"exact" must be true or false'):
+        run(env, exact="yes")
