@@ -83,9 +83,16 @@ def index_name(space_id: int) -> str:
     return f"vectors_s{int(space_id)}_hnsw"
 
 
-def index_name_sql(space_id_column: str) -> str:
-    """`index_name` in SQL, of a column holding space ids (for a lookup in one statement)."""
-    return f"format('vectors_s%s_hnsw', {space_id_column})"
+def usable_index_sql(space_id_sql: str) -> str:
+    """Whether the space whose id `space_id_sql` gives has a usable index, as a SQL
+    expression (a concurrent build still running, or one that failed, leaves an invalid
+    index: not usable). `has_index` asks it alone; a search's lookup inside its own
+    statement."""
+    name = f"format('vectors_s%s_hnsw', {space_id_sql})"  # index_name, in SQL
+    return (
+        "coalesce((SELECT i.indisvalid FROM pg_index i "
+        f"WHERE i.indexrelid = to_regclass({name})), false)"
+    )
 
 
 def create_partition(session: Session, space_id: int) -> None:
@@ -98,14 +105,7 @@ def create_partition(session: Session, space_id: int) -> None:
 
 
 def has_index(session: Session, space_id: int) -> bool:
-    """Whether the space has a usable index (a concurrent build still running, or one
-    that failed, leaves an invalid one: not usable)."""
-    return bool(
-        session.scalar(
-            text("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:n)"),
-            {"n": index_name(space_id)},
-        )
-    )
+    return bool(session.scalar(text(f"SELECT {usable_index_sql(':sid')}"), {"sid": int(space_id)}))
 
 
 def estimated_rows(session: Session, space_id: int, enough: int | None = None) -> int:

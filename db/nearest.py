@@ -66,8 +66,7 @@ def locate(
     statement (three round trips were a tenth of a small corpus's search)."""
     row = session.execute(
         text(
-            "SELECT vs.id, vs.dim, m.id, coalesce((SELECT i.indisvalid FROM pg_index i "
-            f"WHERE i.indexrelid = to_regclass({indexes.index_name_sql('vs.id')})), false), "
+            f"SELECT vs.id, vs.dim, m.id, {indexes.usable_index_sql('vs.id')}, "
             "(SELECT c.id FROM corpora c WHERE c.name = :corpus) "
             "FROM models m JOIN vector_spaces vs ON vs.model_id = m.id "
             "WHERE m.name = :model AND vs.layer = :layer AND vs.kind = :kind"
