@@ -132,11 +132,13 @@ def nearest(
                 {"ef": str(ef_search), "seqscan": "off" if filters.active else "on"},
             )
         distance = f"(v.embedding::halfvec({dim})) <=> (CAST(:q AS halfvec({dim})))"
-        # relaxed order: the outer sort puts the few out-of-order rows right
+        # relaxed order: the outer sort puts the out-of-order rows right. A plain subquery
+        # does not do it: the planner trusts the index's order and drops the sort (k=300
+        # answered out of order); a materialised CTE and `+ 0` keep it (pgvector's advice)
         sql = (
-            f"SELECT * FROM (SELECT v.token_id, v.sentence_id, v.position, {distance} AS distance "
-            f"FROM {partition} v WHERE {condition} ORDER BY distance LIMIT :k) AS found "
-            "ORDER BY distance"
+            f"WITH found AS MATERIALIZED (SELECT v.token_id, v.sentence_id, v.position, "
+            f"{distance} AS distance FROM {partition} v WHERE {condition} "
+            "ORDER BY distance LIMIT :k) SELECT * FROM found ORDER BY distance + 0"
         )
         rows = session.execute(text(sql), params).all()
         if filters.active:
