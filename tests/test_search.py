@@ -163,6 +163,56 @@ def test_hnsw_recall_against_exact(search_copy):
     # nearest first: the walk's relaxed order is sorted again
     assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1]
     env["explorer"].store.dispose()
+    assert_a_walk_that_runs_dry_falls_back_to_the_exact_answer(env)
+
+
+def assert_a_walk_that_runs_dry_falls_back_to_the_exact_answer(env):
+    """pgvector's walk limits are approximate: a filtered walk may return fewer than k
+    rows although k tokens qualify, and then the exact scan answers. Provoked here by
+    turning the iterative scan off, so the walk keeps only its first candidates, and
+    asking for every token of a part of speech."""
+    from pgvector import HalfVector
+    from sqlalchemy import text
+
+    from db import nearest
+    from db.engine import sessions
+
+    with sessions(env["url"]).begin() as s:
+        s.execute(text("SET LOCAL hnsw.iterative_scan = off"))
+        space, corpus = nearest.locate(s, env["model"], 1, "hidden", "wiki")
+        assert space.indexed
+        code, pos, k = s.execute(
+            text(
+                "SELECT l.id, l.value, count(*) FROM vectors v JOIN labels l ON l.id = v.pos_id "
+                "WHERE v.space_id = :space GROUP BY 1, 2 HAVING count(*) >= 30 ORDER BY 3 LIMIT 1"
+            ),
+            {"space": space.id},
+        ).one()
+        query = np.asarray(
+            s.scalar(
+                text(
+                    "SELECT embedding FROM vectors WHERE space_id = :space ORDER BY token_id LIMIT 1"
+                ),
+                {"space": space.id},
+            ).to_list(),
+            dtype=np.float32,
+        )
+        filters = nearest.Filters(pos=(pos,))
+        s.execute(text("SET LOCAL enable_seqscan = off"))
+        dim = space.dim
+        walked = s.scalar(
+            text(
+                f"SELECT count(*) FROM (SELECT 1 FROM {indexes.partition_name(space.id)} v "
+                f"WHERE v.pos_id = :code ORDER BY v.embedding::halfvec({dim}) <=> "
+                f"CAST(:q AS halfvec({dim})) LIMIT :k) x"
+            ),
+            {"code": code, "q": HalfVector(query), "k": k},
+        )
+        hits, exact = nearest.nearest(s, space, query, k, corpus, filters)
+        scanned, _ = nearest.nearest(s, space, query, k, corpus, filters, exact=True)
+    assert walked < k  # the walk alone runs dry ...
+    assert exact and len(hits) == k  # ... and the scan answers with every qualifying token
+    assert [h.token_id for h in hits] == [h.token_id for h in scanned]
 
 
 def test_summary_counts_equal_sql_group_by(env):
