@@ -116,8 +116,11 @@ def test_vector_rows_repeat_their_tokens_facts_and_the_migration_fills_them(
 
 
 def test_ingest_is_idempotent(db_url, tiny_models, nlp):
+    started = time.perf_counter()
     first = ingest(db_url, tiny_models["bert-mlm"], DOCS, nlp=nlp)
-    assert first.documents_added == 3 and first.sentences == 6 and first.tokens > 30
+    assert 0 < first.seconds < time.perf_counter() - started  # the rates of its line
+    assert first.documents_added == 3 and first.sentences == 6
+    assert first.tokens == rows(db_url, "SELECT count(*) FROM tokens")[0][0] > 30
     before = snapshot(db_url)
     again = ingest(db_url, tiny_models["bert-mlm"], DOCS, nlp=nlp)
     assert again.documents_added == 0 and again.documents_skipped == 3
@@ -457,3 +460,82 @@ def test_layers_out_of_range_are_refused_with_the_range(db_url, tiny_models, nlp
     Ingestor(sessions(db_url), runner, "test", layers=[0, 1], nlp=nlp)
     with pytest.raises(ValueError, match=r"Layers \[2\] are out of range: .* has layers 0-1\."):
         Ingestor(sessions(db_url), runner, "test", layers=[0, 2], nlp=nlp)
+
+
+def test_chunks_end_at_the_last_break_within_reach():
+    """A long text is cut after the last line break or sentence end in the window's
+    second half, else after its last space, else at the limit."""
+    text = "a" * 10 + "\n" + "b" * 49 + "\n" + "c" * 100
+    assert chunk_text(text, limit=100)[0] == (0, text[:61])  # the later break
+    text = "a" * 50 + "\n" + "b" * 150  # a break at exactly half of an odd limit counts
+    assert chunk_text(text, limit=101)[0] == (0, text[:51])
+    text = "a" * 10 + "\n" + ("b" * 9 + " ") * 20  # a break in the first half only
+    assert chunk_text(text, limit=100)[0] == (0, text[:91])  # the last space
+    text = " " + "z" * 150  # a space at the very start is no place to cut
+    assert chunk_text(text, limit=100) == [(0, text[:100]), (100, text[100:])]
+    assert [len(p) for _, p in chunk_text("z" * 250, limit=100)] == [100, 100, 50]
+
+
+def test_a_limit_counts_the_sentences_already_stored(db_url, tiny_models, nlp):
+    """--limit means sentences in the corpus for this model: a run over stored documents
+    counts theirs, all of them, before it reads anything new."""
+    runner = load_model(tiny_models["bert-mlm"])
+    first = Ingestor(sessions(db_url), runner, "test", nlp=nlp).run(DOCS, limit_sentences=1)
+    assert (first.documents_added, first.sentences) == (1, 2)  # whole documents
+    Ingestor(sessions(db_url), runner, "test", nlp=nlp).run(DOCS)
+    stored = rows(db_url, "SELECT count(*) FROM sentences")[0][0]
+    again = Ingestor(sessions(db_url), runner, "test", nlp=nlp).run(
+        DOCS + MORE, limit_sentences=stored
+    )
+    assert (again.documents_added, again.documents_skipped) == (0, 3)
+    assert rows(db_url, "SELECT count(*) FROM documents") == [(3,)]
+
+
+def test_stop_ends_the_run_between_documents(db_url, tiny_models, nlp):
+    asked = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 1  # after the first document
+
+    ing = Ingestor(sessions(db_url), load_model(tiny_models["bert-mlm"]), "test", nlp=nlp)
+    summary = ing.run(DOCS, stop=stop)
+    assert summary.stopped and summary.documents_added == 1
+    assert rows(db_url, "SELECT source FROM documents") == [("a.txt",)]
+    assert rows(db_url, "SELECT count(*) FROM sentences") == [(2,)]  # stored whole
+
+
+def test_a_document_stored_meanwhile_by_another_process_is_skipped(db_url, tiny_models, nlp):
+    """Two workers may both find a document new; the one that writes second finds it
+    under the document's lock and writes nothing (another ingestion runs, and commits,
+    between this run's look-up and its write)."""
+    runner = load_model(tiny_models["bert-mlm"])
+    other = Ingestor(sessions(db_url), runner, "test", nlp=nlp)
+
+    def meanwhile() -> bool:
+        if not rows(db_url, "SELECT count(*) FROM documents")[0][0]:
+            other.run(DOCS)
+        return False
+
+    summary = Ingestor(sessions(db_url), runner, "test", nlp=nlp).run(DOCS, stop=meanwhile)
+    assert (summary.documents_added, summary.documents_skipped) == (0, 3)
+    assert rows(db_url, "SELECT count(*), count(DISTINCT content_hash) FROM documents") == [(3, 3)]
+    assert rows(db_url, "SELECT count(*) FROM document_models") == [(3,)]
+
+
+def test_a_rerun_reads_no_stored_document_with_spacy_again(db_url, tiny_models, nlp, monkeypatch):
+    """Resuming a big corpus must not spend spaCy's time on what is stored already."""
+    from ingest import pipeline
+
+    ingest(db_url, tiny_models["bert-mlm"], DOCS, nlp=nlp)
+    read = []
+    annotate = pipeline.annotate_documents
+
+    def reading(texts, *args, **kwargs):
+        read.extend(texts)
+        return annotate(texts, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "annotate_documents", reading)
+    summary = ingest(db_url, tiny_models["bert-mlm"], DOCS + MORE, nlp=nlp)
+    assert (summary.documents_added, summary.documents_skipped) == (1, 3)
+    assert read == [MORE[0].text]
