@@ -1,6 +1,7 @@
 """The mutation score per module from `mutmut results --all true`, and the survivors.
 
-Killed (a test failed) and timed out count as caught; survived and "no tests" (no
+Killed (a test failed), timed out and segfault (the mutant crashed the test run, e.g.
+a loop that never ends eating the memory) count as caught; survived and "no tests" (no
 fast-tier test reaches the function) as missed; skipped ones are left out.
 """
 
@@ -11,7 +12,7 @@ import subprocess
 import sys
 from collections import Counter, defaultdict
 
-CAUGHT = {"killed", "timeout"}
+CAUGHT = {"killed", "timeout", "segfault"}
 MISSED = {"survived", "no tests"}
 
 
@@ -31,16 +32,17 @@ def main() -> int:
         if status in MISSED:
             survivors.append((line.split(":")[0].strip(), status))
     total = Counter()
-    print(f"{'module':<28} {'caught':>7} {'missed':>7} {'score':>7}")
+    print(f"{'module':<28} {'caught':>7} {'missed':>7} {'score':>7} {'untested':>9}")
     for module, counts in sorted(by_module.items()):
         caught = sum(counts[s] for s in CAUGHT)
         missed = sum(counts[s] for s in MISSED)
         total.update(counts)
         score = caught / max(caught + missed, 1)
-        print(f"{module:<28} {caught:>7} {missed:>7} {score:>7.1%}")
+        print(f"{module:<28} {caught:>7} {missed:>7} {score:>7.1%} {counts['not checked']:>9}")
     caught = sum(total[s] for s in CAUGHT)
     missed = sum(total[s] for s in MISSED)
-    print(f"{'all':<28} {caught:>7} {missed:>7} {caught / max(caught + missed, 1):>7.1%}")
+    score = caught / max(caught + missed, 1)
+    print(f"{'all':<28} {caught:>7} {missed:>7} {score:>7.1%} {total['not checked']:>9}")
     if survivors:
         print("\nmissed (mutmut show NAME shows the change):")
         for name, status in survivors:

@@ -535,3 +535,31 @@ def test_layer_heads_and_token_are_checked_at_their_edges(env):
         assert str(err.value).startswith(message), (name, str(err.value))
     with pytest.raises(UserError, match='"exact" must be true or false'):
         run(env, exact="yes")
+
+
+def test_a_causal_models_search_summarises_the_token_after_each_match(db_url, tiny_models, nlp):
+    """A causal model's state at a token is about the next one: the search's summary says
+    so and counts the following tokens, as exBERT does."""
+    from collections import Counter
+
+    from db.engine import sessions
+    from exbert.model import load_model
+    from ingest.pipeline import Ingestor
+    from tests.conftest import settings_for
+    from tests.test_ingest import DOCS, MORE
+
+    gpt2 = tiny_models["gpt2"]
+    Ingestor(sessions(db_url), load_model(gpt2), "wiki", nlp=nlp).run(DOCS + MORE)
+    explorer = Explorer(settings_for(gpt2, db_url))
+    try:
+        result = search_json(explorer.search(request({"model": gpt2}, k=10)))
+    finally:
+        explorer.store.dispose()
+    assert result["kind"] == "causal" and result["summary"]["match_is_next_token"]
+    following = Counter()
+    for r in result["results"]:
+        after = [t for t in r["tokens"] if t["position"] == r["match_index"] + 1]
+        if after:
+            following[after[0]["word"]["pos"] if after[0]["word"] else "(special)"] += 1
+    assert sum(following.values()) > 0
+    assert result["summary"]["match"]["pos"] == dict(following)
