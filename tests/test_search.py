@@ -563,3 +563,37 @@ def test_a_causal_models_search_summarises_the_token_after_each_match(db_url, ti
             following[after[0]["word"]["pos"] if after[0]["word"] else "(special)"] += 1
     assert sum(following.values()) > 0
     assert result["summary"]["match"]["pos"] == dict(following)
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ("not an object", "Send a JSON object."),
+        ({"corpus": " "}, '"corpus" must be the name of a stored corpus.'),
+        ({"sentence": ""}, '"sentence" must be a non-empty string.'),
+        ({"sentence": "a\x00b"}, '"sentence" contains a NUL character; remove it.'),
+        ({"by": "vibes"}, '"by" must be "embedding" or "context".'),
+        ({"k": "50"}, '"k" must be an integer.'),
+        ({"k": True}, '"k" must be an integer.'),
+        ({"k": 0}, '"k" must be between 1 and 1000.'),
+        ({"heads": "0"}, '"heads" must be a list of head numbers.'),
+        ({"heads": [True]}, '"heads" must be a list of head numbers.'),
+        ({"token_index": "2"}, '"token_index" must be an integer.'),
+        ({"layer": 2**40}, '"layer" must be an integer.'),
+        ({"exclude_own_sentence": "yes"}, '"exclude_own_sentence" must be true or false.'),
+        ({"exact": 1}, '"exact" must be true or false.'),
+        ({"filters": ["NOUN"]}, '"filters" must be an object like {"pos": ["NOUN"]}.'),
+        ({"filters": {"pos": "x" * 65}}, 'filter "pos" must be a list of at most 50 short labels.'),
+        ({"model": 7}, '"model" must be a string naming a model; see GET /api/models.'),
+    ],
+)
+def test_each_request_check_says_what_to_send(patch, message):
+    """Whole messages: a person reads them to mend the request (no database needed)."""
+    from explore.errors import UserError
+    from explore.models import ModelCatalog
+    from explore.search import parse_request
+
+    body = patch if isinstance(patch, str) else {**request({"model": "m"}), **patch}
+    with pytest.raises(UserError) as err:
+        parse_request(body, ModelCatalog("m"))
+    assert str(err.value) == message
