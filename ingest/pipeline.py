@@ -309,6 +309,8 @@ class Ingestor:
                     if isinstance(item, ReadError):
                         summary.errors.append(item)
                         continue
+                    if limit_sentences is not None and seen >= limit_sentences:
+                        break  # a model added to stored documents stops at the limit too
                     status, stored = self._status(item)
                     if status == "done":
                         summary.documents_skipped += 1

@@ -539,3 +539,32 @@ def test_a_rerun_reads_no_stored_document_with_spacy_again(db_url, tiny_models, 
     summary = ingest(db_url, tiny_models["bert-mlm"], DOCS + MORE, nlp=nlp)
     assert (summary.documents_added, summary.documents_skipped) == (1, 3)
     assert read == [MORE[0].text]
+
+
+def test_a_limit_holds_when_a_model_is_added_to_stored_documents(db_url, tiny_models, nlp):
+    ingest(db_url, tiny_models["bert-mlm"], DOCS, nlp=nlp)
+    ing = Ingestor(sessions(db_url), load_model(tiny_models["gpt2"]), "test", nlp=nlp)
+    summary = ing.run(DOCS, limit_sentences=2)
+    assert (summary.documents_added, summary.sentences) == (1, 2)
+    assert rows(db_url, "SELECT count(*) FROM document_models") == [(4,)]  # 3 + 1
+
+
+def test_over_long_sentences_are_counted_and_the_rest_stored(db_url, tiny_models, nlp):
+    from ingest.pipeline import MAX_SENTENCE_CHARS
+
+    long = "word " * (MAX_SENTENCE_CHARS // 5 + 10)
+    doc = RawDocument("long.txt", "A short sentence comes first.\n\n" + long.strip() + ".")
+    summary = ingest(db_url, tiny_models["bert-mlm"], [doc], nlp=nlp)
+    assert (summary.sentences, summary.sentences_skipped) == (1, 1)
+    assert rows(db_url, "SELECT text FROM sentences") == [("A short sentence comes first.",)]
+
+
+def test_the_pipeline_given_is_the_one_that_reads(db_url, tiny_models, nlp):
+    """An operator's choice of spaCy pipeline is what annotates the corpus: here the
+    installed one without its entity recogniser, so nothing is stored as an entity."""
+    import spacy
+
+    without_ner = spacy.load(nlp.meta["lang"] + "_" + nlp.meta["name"], exclude=["ner"])
+    ingest(db_url, tiny_models["bert-mlm"], DOCS[:1], nlp=without_ner)  # "New York"
+    assert rows(db_url, "SELECT count(*) FROM words WHERE ent_type <> ''") == [(0,)]
+    assert rows(db_url, "SELECT count(*) FROM words WHERE pos = 'PROPN'")[0][0] > 0
