@@ -51,7 +51,6 @@ class SearchRequest:
 
 @dataclass
 class SearchResult:
-    request: SearchRequest
     kind: str  # the model's: mlm | causal | encoder
     exact: bool  # whether an exact scan answered
     matches: list[Match]
@@ -251,7 +250,6 @@ def search(
             )
         )
     return SearchResult(
-        request=request,
         kind=view.kind,
         exact=exact,
         matches=matches,

@@ -474,6 +474,7 @@ def test_chunks_end_at_the_last_break_within_reach():
     text = " " + "z" * 150  # a space at the very start is no place to cut
     assert chunk_text(text, limit=100) == [(0, text[:100]), (100, text[100:])]
     assert [len(p) for _, p in chunk_text("z" * 250, limit=100)] == [100, 100, 50]
+    assert chunk_text("z" * 100, limit=100) == [(0, "z" * 100)]  # no empty piece after
 
 
 def test_a_limit_counts_the_sentences_already_stored(db_url, tiny_models, nlp):

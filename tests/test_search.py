@@ -597,3 +597,32 @@ def test_each_request_check_says_what_to_send(patch, message):
     with pytest.raises(UserError) as err:
         parse_request(body, ModelCatalog("m"))
     assert str(err.value) == message
+
+
+def test_a_request_says_only_what_differs_from_the_defaults():
+    """k 50, layer 0, all heads, by hidden state, own sentence left out, the index
+    walked; k from 1 to 1000."""
+    from explore.errors import UserError
+    from explore.models import ModelCatalog
+    from explore.search import MAX_K, parse_request
+
+    models = ModelCatalog("m")
+    bare = parse_request(
+        {"model": "m", "corpus": "wiki", "sentence": SENTENCE, "token_index": 2}, models
+    )
+    assert (bare.k, bare.layer, bare.heads, bare.by) == (50, 0, None, "embedding")
+    assert bare.exclude_own_sentence and not bare.exact and bare.filters == {}
+    for k in (1, MAX_K):
+        assert parse_request({**request({"model": "m"}), "k": k}, models).k == k
+    for k in (0, MAX_K + 1):
+        with pytest.raises(UserError):
+            parse_request({**request({"model": "m"}), "k": k}, models)
+
+
+def test_heads_do_not_change_a_search_by_hidden_state(env):
+    """Heads choose the context a search by context compares (and which attention
+    the most-attended token reads); a hidden-state search scores plain cosines."""
+    plain = run(env, k=10, exact=True)
+    with_heads = run(env, k=10, exact=True, heads=[0, 1])
+    assert [r["score"] for r in with_heads["results"]] == [r["score"] for r in plain["results"]]
+    assert token_ids(env, with_heads) == token_ids(env, plain)
