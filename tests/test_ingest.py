@@ -481,8 +481,8 @@ def test_a_limit_counts_the_sentences_already_stored(db_url, tiny_models, nlp):
     """--limit means sentences in the corpus for this model: a run over stored documents
     counts theirs, all of them, before it reads anything new."""
     runner = load_model(tiny_models["bert-mlm"])
-    first = Ingestor(sessions(db_url), runner, "test", nlp=nlp).run(DOCS, limit_sentences=3)
-    assert (first.documents_added, first.sentences) == (2, 4)  # whole documents, 2 + 2 >= 3
+    first = Ingestor(sessions(db_url), runner, "test", nlp=nlp).run(DOCS, limit_sentences=4)
+    assert (first.documents_added, first.sentences) == (2, 4)  # 2 + 2: reached, no more
     Ingestor(sessions(db_url), runner, "test", nlp=nlp).run(DOCS)
     stored = rows(db_url, "SELECT count(*) FROM sentences")[0][0]
     again = Ingestor(sessions(db_url), runner, "test", nlp=nlp).run(
@@ -545,9 +545,13 @@ def test_a_rerun_reads_no_stored_document_with_spacy_again(db_url, tiny_models, 
 def test_a_limit_holds_when_a_model_is_added_to_stored_documents(db_url, tiny_models, nlp):
     ingest(db_url, tiny_models["bert-mlm"], DOCS, nlp=nlp)
     ing = Ingestor(sessions(db_url), load_model(tiny_models["gpt2"]), "test", nlp=nlp)
-    summary = ing.run(DOCS, limit_sentences=2)
-    assert (summary.documents_added, summary.sentences) == (1, 2)
-    assert rows(db_url, "SELECT count(*) FROM document_models") == [(4,)]  # 3 + 1
+    summary = ing.run(DOCS, limit_sentences=3)
+    assert (summary.documents_added, summary.sentences) == (2, 4)  # whole documents, 2 + 2 >= 3
+    assert rows(db_url, "SELECT count(*) FROM document_models") == [(5,)]  # 3 + 2
+    stored = "SELECT count(*) FROM tokens t JOIN models m ON m.id = t.model_id WHERE m.name = %s"
+    with psycopg.connect(db_url) as conn:
+        tokens = conn.execute(stored, (tiny_models["gpt2"],)).fetchone()[0]
+    assert summary.tokens == tokens > 0
 
 
 def test_over_long_sentences_are_counted_and_the_rest_stored(db_url, tiny_models, nlp):
