@@ -475,6 +475,7 @@ def test_chunks_end_at_the_last_break_within_reach():
     assert chunk_text(text, limit=100) == [(0, text[:100]), (100, text[100:])]
     assert [len(p) for _, p in chunk_text("z" * 250, limit=100)] == [100, 100, 50]
     assert chunk_text("z" * 100, limit=100) == [(0, "z" * 100)]  # no empty piece after
+    assert chunk_text("a " + "z" * 150, limit=100)[0] == (0, "a ")  # a space at 1 will do
 
 
 def test_a_limit_counts_the_sentences_already_stored(db_url, tiny_models, nlp):

@@ -626,3 +626,20 @@ def test_heads_do_not_change_a_search_by_hidden_state(env):
     with_heads = run(env, k=10, exact=True, heads=[0, 1])
     assert [r["score"] for r in with_heads["results"]] == [r["score"] for r in plain["results"]]
     assert token_ids(env, with_heads) == token_ids(env, plain)
+
+
+def test_filters_are_checked_at_their_edges():
+    """50 labels of up to 64 characters each are taken; one more, a longer one, or a
+    value that is no list is refused with the limits, never a server error."""
+    from explore.errors import UserError
+    from explore.models import ModelCatalog
+    from explore.search import parse_request
+
+    models = ModelCatalog("m")
+    body = request({"model": "m"})
+    fifty = [f"L{i}" for i in range(50)]
+    taken = parse_request({**body, "filters": {"pos": fifty, "tag": ["x" * 64]}}, models)
+    assert taken.filters == {"pos": tuple(fifty), "tag": ("x" * 64,)}
+    for bad in ({"pos": [*fifty, "L50"]}, {"tag": ["x" * 65]}, {"pos": 5}, {"dep": {"a": 1}}):
+        with pytest.raises(UserError, match="must be a list of at most 50 short labels"):
+            parse_request({**body, "filters": bad}, models)
