@@ -256,10 +256,13 @@ def test_switching_heads_off_equals_zeroing_their_values(tiny_models, kind):
 
 def test_switching_off_heads_that_do_not_exist_is_refused(tiny_models):
     runner = load_model(tiny_models["bert-mlm"])
-    with pytest.raises(ModelError, match="layers 0-1"):
-        runner.analyze("The cat.", ablate={5: [0]})
-    with pytest.raises(ModelError, match="between 0 and 3"):
-        runner.analyze("The cat.", ablate={0: [9]})
+    for layer in (5, runner.layers, -1):  # one past the last, too
+        with pytest.raises(ModelError, match="layers 0-1"):
+            runner.analyze("The cat.", ablate={layer: [0]})
+    for head in (9, runner.heads, -1):
+        with pytest.raises(ModelError, match="between 0 and 3"):
+            runner.analyze("The cat.", ablate={0: [head]})
+    runner.analyze("The cat.", ablate={runner.layers - 1: [runner.heads - 1]})  # the last: taken
 
 
 def test_vectors_are_unit_length_per_head_and_stored_in_half_precision():
