@@ -283,6 +283,9 @@ class Ingestor:
         # writes handed over: (sentences of each document, future of tokens of each)
         pending: deque[tuple[list[int], Future]] = deque()
 
+        def limit_reached() -> bool:
+            return limit_sentences is not None and seen >= limit_sentences
+
         def collect() -> None:
             n_sentences, future = pending.popleft()
             for n, tokens in zip(n_sentences, future.result(), strict=True):
@@ -309,7 +312,7 @@ class Ingestor:
                     if isinstance(item, ReadError):
                         summary.errors.append(item)
                         continue
-                    if limit_sentences is not None and seen >= limit_sentences:
+                    if limit_reached():
                         break  # a model added to stored documents stops at the limit too
                     status, stored = self._status(item)
                     if status == "done":
@@ -327,7 +330,7 @@ class Ingestor:
                 while pending:
                     collect()
                 for doc, sentences in zip(fresh, annotated, strict=True):
-                    if limit_sentences is not None and seen >= limit_sentences:
+                    if limit_reached():
                         break
                     if stop is not None and stop():
                         summary.stopped = True
@@ -348,7 +351,7 @@ class Ingestor:
                 summary.seconds = time.perf_counter() - started
                 if progress:
                     progress(summary)
-                if summary.stopped or (limit_sentences is not None and seen >= limit_sentences):
+                if summary.stopped or limit_reached():
                     break
             while pending:
                 collect()
