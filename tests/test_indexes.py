@@ -50,6 +50,20 @@ def assert_same_matches(a, b):
     assert only_a == pytest.approx(only_b, abs=1e-4), (only_a, only_b)
 
 
+def assert_walk_matches(walk, exact, missed=1):
+    """An HNSW walk's answer against the exact one: in order, and all but at most
+    `missed` of its hits among the exact top-k (ties aside). Not "the same top-k": the
+    tiny test model stores many identical vectors, which can leave a point the HNSW graph
+    does not reach, and pgvector draws each build's graph at random (in one full run
+    of the suite the walk missed the true 5th match at ef_search 1000; this test
+    passed in every other run)."""
+    scores = [r["score"] for r in walk["results"]]
+    assert len(scores) == len(exact["results"])
+    assert scores == sorted(scores, reverse=True)
+    kth = min(r["score"] for r in exact["results"])
+    assert sum(s < kth - 1e-4 for s in scores) <= missed, (scores, exact["results"])
+
+
 def test_exbert_index_builds_and_drops_and_search_answers_throughout(search_copy, widest_walk):
     env = search_copy
     cli_env = {"EXBERT_DATABASE_URL": env["url"]}
@@ -73,12 +87,13 @@ def test_exbert_index_builds_and_drops_and_search_answers_throughout(search_copy
 
         indexed = search(env, explorer)
         assert not indexed["exact"] and len(indexed["results"]) == 20
-        assert_same_matches(indexed, exact)
+        assert_walk_matches(indexed, exact)
         filtered = search(env, explorer, filters={"pos": ["NOUN"]})
-        assert not filtered["exact"] and filtered["results"]
-        for r in filtered["results"]:
-            word = next(t["word"] for t in r["tokens"] if t["position"] == r["match_index"])
-            assert word["pos"] == "NOUN"
+        assert filtered["exact"]  # a small space under a filter: scanned, not walked
+        assert (
+            filtered["results"]
+            == search(env, explorer, filters={"pos": ["NOUN"]}, exact=True)["results"]
+        )
 
         again = CliRunner().invoke(main, ["index", "--layers", "1", "--kind", "hidden"],
                                    env={**cli_env, "EXBERT_MODEL": env["model"]})  # fmt: skip
@@ -132,7 +147,7 @@ def test_the_first_search_of_a_big_enough_space_builds_its_index(
             time.sleep(0.2)
         later = search(env, explorer)
         assert not later["exact"]
-        assert_same_matches(later, first)
+        assert_walk_matches(later, first)
         assert not listed(env)[(1, "context")]["indexed"]  # only the searched space
     finally:
         explorer.store.dispose()

@@ -133,9 +133,15 @@ def test_context_search_with_one_head_ranks_by_that_heads_cosine(env):
     )
 
 
-def test_hnsw_recall_against_exact(search_copy):
-    """On a private copy: the indexes built here would change what other tests measure."""
+def test_hnsw_recall_against_exact(search_copy, monkeypatch):
+    """On a private copy: the indexes built here would change what other tests measure.
+    Filtered searches walk the index here although the space is small (they scan it in
+    the product: test_a_small_space_under_a_filter_is_scanned_not_walked)."""
     from sqlalchemy import select
+
+    from db import nearest
+
+    monkeypatch.setattr(nearest, "FILTERED_WALK_MIN_ROWS", 0)
 
     from db.engine import sessions
     from db.schema import Model
@@ -164,6 +170,37 @@ def test_hnsw_recall_against_exact(search_copy):
     assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1]
     env["explorer"].store.dispose()
     assert_a_walk_that_runs_dry_falls_back_to_the_exact_answer(env)
+
+
+def test_a_small_space_under_a_filter_is_scanned_not_walked(search_copy, monkeypatch):
+    """A filtered search walks the index only from FILTERED_WALK_MIN_ROWS rows (the
+    space's row count as its index build left it); an unfiltered one walks any indexed
+    space."""
+    from sqlalchemy import select, text
+
+    from db import nearest
+    from db.engine import sessions
+    from db.schema import Model
+
+    env = {**search_copy, "explorer": Explorer(search_copy["settings"])}
+    with sessions(env["url"]).begin() as s:
+        model_id = s.scalar(select(Model.id).where(Model.name == env["model"]))
+        assert indexes.ensure_indexes(s, model_id, min_rows=0)
+    with sessions(env["url"])() as s:
+        space, _ = nearest.locate(s, env["model"], 1, "hidden", "wiki")
+        counted = s.scalar(text(f"SELECT count(*) FROM {indexes.partition_name(space.id)}"))
+    assert space.indexed and space.rows == counted
+    nouns = {"filters": {"pos": ["NOUN"]}}
+    try:
+        assert not run(env, k=20)["exact"]
+        assert run(env, k=20, **nouns)["exact"]  # the test space is far under the default
+        monkeypatch.setattr(nearest, "FILTERED_WALK_MIN_ROWS", counted + 1)
+        assert run(env, k=20, **nouns)["exact"]
+        monkeypatch.setattr(nearest, "FILTERED_WALK_MIN_ROWS", counted)
+        walked = run(env, k=20, **nouns)
+        assert not walked["exact"] and len(walked["results"]) == 20
+    finally:
+        env["explorer"].store.dispose()
 
 
 def assert_a_walk_that_runs_dry_falls_back_to_the_exact_answer(env):
