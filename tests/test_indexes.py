@@ -84,6 +84,15 @@ def test_exbert_index_builds_and_drops_and_search_answers_throughout(search_copy
         spaces = listed(env)
         assert spaces[(1, "hidden")]["indexed"] and spaces[(1, "hidden")]["index_bytes"] > 0
         assert not spaces[(1, "context")]["indexed"] and not spaces[(0, "hidden")]["indexed"]
+        with sessions(env["url"])() as s:  # the graph built with the measured effort
+            options = s.scalar(
+                indexes.text(
+                    "SELECT reloptions FROM pg_class WHERE oid = to_regclass("
+                    "(SELECT format('vectors_s%s_hnsw', id) FROM vector_spaces "
+                    "WHERE layer = 1 AND kind = 'hidden'))"
+                )
+            )
+        assert options == [o.replace(" ", "") for o in indexes.HNSW_BUILD.split(",")]
 
         indexed = search(env, explorer)
         assert not indexed["exact"] and len(indexed["results"]) == 20

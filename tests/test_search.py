@@ -174,12 +174,12 @@ def test_hnsw_recall_against_exact(search_copy, monkeypatch):
 
 def test_a_small_space_under_a_filter_is_scanned_not_walked(search_copy, monkeypatch):
     """A filtered search walks the index only from FILTERED_WALK_MIN_ROWS rows (the
-    space's row count as its index build left it); an unfiltered one walks any indexed
-    space."""
+    space's row count as its index build left it); an unfiltered search walks any
+    indexed space, as wide as the session says or twice k."""
     from sqlalchemy import select, text
 
     from db import nearest
-    from db.engine import sessions
+    from db.engine import HNSW_SESSION, sessions
     from db.schema import Model
 
     env = {**search_copy, "explorer": Explorer(search_copy["settings"])}
@@ -187,9 +187,25 @@ def test_a_small_space_under_a_filter_is_scanned_not_walked(search_copy, monkeyp
         model_id = s.scalar(select(Model.id).where(Model.name == env["model"]))
         assert indexes.ensure_indexes(s, model_id, min_rows=0)
     with sessions(env["url"])() as s:
-        space, _ = nearest.locate(s, env["model"], 1, "hidden", "wiki")
+        space, corpus = nearest.locate(s, env["model"], 1, "hidden", "wiki")
         counted = s.scalar(text(f"SELECT count(*) FROM {indexes.partition_name(space.id)}"))
-    assert space.indexed and space.rows == counted
+        query = np.asarray(
+            s.scalar(
+                text(f"SELECT embedding FROM {indexes.partition_name(space.id)} LIMIT 1")
+            ).to_list(),
+            dtype=np.float32,
+        )
+
+        def walk_width(k: int = 20) -> int:
+            hits, exact = nearest.nearest(s, space, query, k, corpus)
+            assert not exact and len(hits) == k
+            width = int(s.scalar(text("SHOW hnsw.ef_search")))  # for this transaction
+            s.rollback()
+            return width
+
+        assert space.indexed and space.rows == counted
+        assert walk_width() == int(HNSW_SESSION["hnsw.ef_search"]) == nearest.EF_SEARCH
+        assert walk_width(k=300) == 600  # twice k when k asks for more
     nouns = {"filters": {"pos": ["NOUN"]}}
     try:
         assert not run(env, k=20)["exact"]
