@@ -28,7 +28,8 @@ EF_SEARCH = int(HNSW_SESSION["hnsw.ef_search"])
 # demo's 95k real vectors a POS-filtered walk answered in 50 / 230-400 ms (p50 / p95)
 # with recall@50 0.74-0.94 (a part of speech clusters, so its walk wanders), the scan in
 # 51-57 / 66-84 ms with recall 1. The scan grows with the space (~0.5 us a row): ~100 ms
-# here, where the walk (38 / 55 ms at 1M rows) is the better bet (docs/benchmarks.md).
+# here, where the walk (end to end 38 / 55 ms at 1M synthetic rows) is the better bet
+# (docs/benchmarks.md).
 FILTERED_WALK_MIN_ROWS = 200_000
 # Search filter -> the vector column holding its label code (migration 0003).
 FILTER_COLUMNS = {"pos": "pos_id", "tag": "tag_id", "dep": "dep_id", "ent_type": "ent_id"}
