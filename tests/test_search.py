@@ -206,6 +206,7 @@ def test_a_small_space_under_a_filter_is_scanned_not_walked(search_copy, monkeyp
         assert space.indexed and space.rows == counted
         assert walk_width() == int(HNSW_SESSION["hnsw.ef_search"]) == nearest.EF_SEARCH
         assert walk_width(k=300) == 600  # twice k when k asks for more
+        assert walk_width(k=600) == 1000  # up to pgvector's widest (1001 is an error)
     nouns = {"filters": {"pos": ["NOUN"]}}
     try:
         assert not run(env, k=20)["exact"]
@@ -266,6 +267,15 @@ def assert_a_walk_that_runs_dry_falls_back_to_the_exact_answer(env):
     assert walked < k  # the walk alone runs dry ...
     assert exact and len(hits) == k  # ... and the scan answers with every qualifying token
     assert [h.token_id for h in hits] == [h.token_id for h in scanned]
+    with sessions(env["url"])() as s:  # a hit's token is the one at its place
+        placed = {
+            r[0]: (r[1], r[2])
+            for r in s.execute(
+                text("SELECT id, sentence_id, position FROM tokens WHERE id = ANY(:ids)"),
+                {"ids": [h.token_id for h in hits]},
+            )
+        }
+    assert {h.token_id: (h.sentence_id, h.position) for h in hits} == placed
 
 
 def test_summary_counts_equal_sql_group_by(env):
@@ -305,6 +315,30 @@ def test_max_attended_is_the_argmax_of_stored_attention(env):
             candidates = [p for p in range(n) if not special[p]]
             best = max(row[p] for p in candidates)
             assert row[r["max_attention_index"]] == best and not special[r["max_attention_index"]]
+
+
+def test_a_space_or_corpus_not_in_the_store_says_what_to_do(env):
+    """The store's own answers, which reach the API as 400s: a layer the store holds no
+    vectors of (asked directly: the request's layer check stops a layer the model
+    lacks first), a corpus name echoed at most 100 characters long, and a query vector
+    that does not fit the space."""
+    from db import nearest
+    from db.engine import sessions
+
+    with sessions(env["url"])() as s:
+        with pytest.raises(nearest.SearchError) as err:
+            nearest.locate(s, env["model"], 7, "hidden", "wiki")
+        assert str(err.value) == (
+            f"No stored hidden vectors for layer 7 of {env['model']!r}; "
+            "ingest a corpus with it first."
+        )
+        with pytest.raises(nearest.SearchError) as err:
+            nearest.locate(s, env["model"], 1, "hidden", "x" * 5000)
+        assert str(err.value) == f"No corpus named {'x' * 100!r}."
+        space, corpus = nearest.locate(s, env["model"], 1, "hidden", "wiki")
+        with pytest.raises(nearest.SearchError) as err:  # a query from another model
+            nearest.nearest(s, space, np.ones(space.dim + 1, dtype=np.float32), 5, corpus)
+        assert str(err.value) == f"query has ({space.dim + 1},) values, the space holds {space.dim}"
 
 
 @pytest.mark.parametrize(
