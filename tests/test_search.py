@@ -640,8 +640,11 @@ def test_a_causal_models_search_summarises_the_token_after_each_match(db_url, ti
     explorer = Explorer(settings_for(gpt2, db_url))
     try:
         result = search_json(explorer.search(request({"model": gpt2}, k=10)))
+        # no special token opens a GPT-2 sentence: its first token is a word to search from
+        first = search_json(explorer.search(request({"model": gpt2}, k=10, token_index=0)))
     finally:
         explorer.store.dispose()
+    assert len(first["results"]) == 10
     assert result["kind"] == "causal" and result["summary"]["match_is_next_token"]
     following = Counter()
     for r in result["results"]:
@@ -671,6 +674,10 @@ def test_a_causal_models_search_summarises_the_token_after_each_match(db_url, ti
         ({"exact": 1}, '"exact" must be true or false.'),
         ({"filters": ["NOUN"]}, '"filters" must be an object like {"pos": ["NOUN"]}.'),
         ({"filters": {"pos": "x" * 65}}, 'filter "pos" must be a list of at most 50 short labels.'),
+        (
+            {"filters": {"c" * 100: ["NOUN"]}},
+            f"Unknown filter {'c' * 40!r}; use pos, tag, dep, ent_type.",
+        ),
         ({"model": 7}, '"model" must be a string naming a model; see GET /api/models.'),
     ],
 )
