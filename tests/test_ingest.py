@@ -507,6 +507,37 @@ def test_stop_ends_the_run_between_documents(db_url, tiny_models, nlp):
     assert rows(db_url, "SELECT count(*) FROM sentences") == [(2,)]  # stored whole
 
 
+def test_documents_are_read_a_group_at_a_time(db_url, tiny_models, nlp):
+    """A corpus is streamed: the run takes one group of documents from its reader,
+    stores it, then takes the next (a big corpus never sits in memory whole)."""
+    docs = DOCS + MORE
+    taken = 0
+
+    def reader():
+        nonlocal taken
+        for doc in docs:
+            taken += 1
+            yield doc
+
+    taken_before_each = []
+
+    def stop() -> bool:  # asked before each document is stored
+        taken_before_each.append(taken)
+        return False
+
+    ing = Ingestor(sessions(db_url), load_model(tiny_models["bert-mlm"]), "test", nlp=nlp)
+    summary = ing.run(reader(), group=2, stop=stop)
+    assert summary.documents_added == len(docs) == 4
+    assert taken_before_each == [2, 2, 4, 4]
+
+
+def test_a_new_corpus_keeps_its_description(db_url, tiny_models, nlp):
+    """`exbert ingest --description`: read back with SQL (the corpora table)."""
+    runner = load_model(tiny_models["bert-mlm"])
+    Ingestor(sessions(db_url), runner, "test", nlp=nlp, description="Three short texts").run(DOCS)
+    assert rows(db_url, "SELECT name, description FROM corpora") == [("test", "Three short texts")]
+
+
 def test_a_document_stored_meanwhile_by_another_process_is_skipped(db_url, tiny_models, nlp):
     """Two workers may both find a document new; the one that writes second finds it
     under the document's lock and writes nothing (another ingestion runs, and commits,
