@@ -100,6 +100,17 @@ def usable_index_sql(space_id_sql: str) -> str:
     )
 
 
+def row_estimate_sql(space_id_sql: str) -> str:
+    """The partition's row count as the server's statistics know it (an index build
+    sets it; autovacuum's analyse keeps it up), as a SQL expression: 0 when unknown.
+    A search's look-up reads it inside its own statement."""
+    name = f"format('vectors_s%s', {space_id_sql})"  # partition_name, in SQL
+    return (
+        "coalesce((SELECT greatest(c.reltuples, 0) FROM pg_class c "
+        f"WHERE c.oid = to_regclass({name})), 0)"
+    )
+
+
 def create_partition(session: Session, space_id: int) -> None:
     session.execute(
         text(

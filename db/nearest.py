@@ -66,7 +66,7 @@ class Space:
     dim: int
     indexed: bool
     model_id: int
-    rows: int = 0  # as the server's statistics know it (set by an index build)
+    rows: int = 0  # as the server's statistics know it (indexes.row_estimate_sql)
 
 
 def locate(
@@ -78,8 +78,7 @@ def locate(
         text(
             f"SELECT vs.id, vs.dim, m.id, {indexes.usable_index_sql('vs.id')}, "
             "(SELECT c.id FROM corpora c WHERE c.name = :corpus), "
-            "(SELECT greatest(p.reltuples, 0) FROM pg_class p "
-            "WHERE p.oid = to_regclass(format('vectors_s%s', vs.id))) "  # partition_name
+            f"{indexes.row_estimate_sql('vs.id')} "
             "FROM models m JOIN vector_spaces vs ON vs.model_id = m.id "
             "WHERE m.name = :model AND vs.layer = :layer AND vs.kind = :kind"
         ),
@@ -91,9 +90,7 @@ def locate(
         )
     if corpus is not None and row[4] is None:
         raise SearchError(f"No corpus named {corpus[:100]!r}.")
-    space = Space(
-        id=row[0], dim=row[1], indexed=bool(row[3]), model_id=row[2], rows=int(row[5] or 0)
-    )
+    space = Space(id=row[0], dim=row[1], indexed=bool(row[3]), model_id=row[2], rows=int(row[5]))
     return space, row[4]
 
 

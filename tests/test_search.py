@@ -140,12 +140,10 @@ def test_hnsw_recall_against_exact(search_copy, monkeypatch):
     from sqlalchemy import select
 
     from db import nearest
-
-    monkeypatch.setattr(nearest, "FILTERED_WALK_MIN_ROWS", 0)
-
     from db.engine import sessions
     from db.schema import Model
 
+    monkeypatch.setattr(nearest, "FILTERED_WALK_MIN_ROWS", 0)
     env = {**search_copy, "explorer": Explorer(search_copy["settings"])}
     with sessions(env["url"]).begin() as s:
         model_id = s.scalar(select(Model.id).where(Model.name == env["model"]))
