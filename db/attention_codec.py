@@ -13,7 +13,11 @@ LEVELS = 255  # a stored attention weight is byte / LEVELS
 
 def to_levels(attention: np.ndarray) -> np.ndarray:
     """Weights in [0, 1] as the uint8 levels stored (any shape)."""
-    return np.clip(np.rint(attention * float(LEVELS)), 0, LEVELS).astype(np.uint8)
+    attention = np.asarray(attention)
+    levels = np.multiply(attention, float(LEVELS), dtype=np.result_type(attention, np.float32))
+    np.rint(levels, out=levels)  # in place: ingestion converts every sentence's attention
+    np.clip(levels, 0, LEVELS, out=levels)
+    return levels.astype(np.uint8)
 
 
 def quantize(attention: np.ndarray) -> bytes:

@@ -96,22 +96,37 @@ def ensure_spaces(
     return out
 
 
-def find_document(session: Session, corpus_id: int, content_hash: str) -> int | None:
-    return session.scalar(
-        select(Document.id).where(
-            Document.corpus_id == corpus_id, Document.content_hash == content_hash
+@dataclass(frozen=True)
+class StoredDocument:
+    id: int
+    done: bool  # stored for the model asked about
+    sentences: int  # counted only when done (0 otherwise)
+
+
+def stored_documents(
+    session: Session, corpus_id: int, model_id: int, content_hashes: Sequence[str]
+) -> dict[str, StoredDocument]:
+    """Which of these contents the corpus holds, and whether for this model: one
+    statement for a group of documents (a look-up each cost ingestion a round trip
+    per document in its main thread)."""
+    done = (
+        select(DocumentModel.document_id)
+        .where(DocumentModel.document_id == Document.id, DocumentModel.model_id == model_id)
+        .exists()
+    )
+    sentences = (
+        select(func.count()).select_from(Sentence).where(Sentence.document_id == Document.id)
+    ).scalar_subquery()
+    rows = session.execute(
+        select(Document.content_hash, Document.id, done, func.coalesce(sentences, 0)).where(
+            Document.corpus_id == corpus_id, Document.content_hash.in_(list(content_hashes))
         )
     )
+    return {h: StoredDocument(i, d, n if d else 0) for h, i, d, n in rows}
 
 
 def document_done(session: Session, document_id: int, model_id: int) -> bool:
     return session.get(DocumentModel, (document_id, model_id)) is not None
-
-
-def document_sentences(session: Session, document_id: int) -> int:
-    return session.scalar(
-        select(func.count()).select_from(Sentence).where(Sentence.document_id == document_id)
-    )
 
 
 def skip_flush_wait(session: Session) -> None:

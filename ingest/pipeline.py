@@ -23,8 +23,9 @@ from exbert.annotate import link_words, load_spacy, split_sentences
 from exbert.head_stats import HeadCounts, group_counts
 from exbert.model import ModelRunner
 from exbert.shapes import Sentence, Word
-from exbert.vectors import half, unit, unit_heads
+from exbert.vectors import half_unit
 from ingest.readers import RawDocument, ReadError
+from ingest.spacy_process import SpacyHelper
 
 # Sentences longer than this are not stored: nobody reads them as one
 # sentence, and a 1 MB line would otherwise become one giant "sentence".
@@ -155,8 +156,8 @@ class Ingestor:
             for i, a in zip(chunk, analyses, strict=True):
                 text, words = sentences[i]
                 tokens = link_words(a.tokens, words, len(text))
-                hidden = half(unit(a.hidden_states[1:]))  # [layer, token, dim]
-                contexts = half(unit_heads(a.contexts, self.runner.heads))
+                hidden = half_unit(a.hidden_states[1:])  # [layer, token, dim]
+                contexts = half_unit(a.contexts, self.runner.heads)
                 vectors = {}
                 for layer in self.layers:
                     vectors[self.spaces[(layer, "hidden")]] = hidden[layer]
@@ -236,7 +237,8 @@ class Ingestor:
         return tokens
 
     def _store_for_model(self, doc_id: int) -> tuple[int, int]:
-        """Add this model to a document that is stored already: (sentences, tokens)."""
+        """Add this model to a document that is stored already: (sentences, tokens written;
+        0 if another process or this group did it first)."""
         with self.sessions.begin() as s:
             stored = reads.document_sentences(s, doc_id)
         rows = self._model_rows([(text, words) for _, text, _, words in stored])
@@ -244,8 +246,8 @@ class Ingestor:
         with self.sessions.begin() as s:
             writes.skip_flush_wait(s)
             writes.lock_documents(s, self.corpus_id, [f"doc:{doc_id}"])
-            if writes.document_done(s, doc_id, self.model_id):
-                return 0, 0
+            if writes.document_done(s, doc_id, self.model_id):  # meanwhile, or earlier
+                return len(stored), 0
             where = [
                 SentenceIds(doc_id, sid, wids, c)
                 for (sid, _, wids, _), c in zip(stored, codes, strict=True)
@@ -270,7 +272,8 @@ class Ingestor:
         Documents go in groups, and each group is written in one transaction
         (fewer statements; every document is still wholly there or absent). A
         writer thread stores one group while spaCy reads the next (spaCy uses
-        one core, the writer and the server the other); the model then runs
+        one core, the writer and the server the other; spaCy in a helper process
+        after the first group, ingest/spacy_process.py); the model then runs
         alone, since sharing both cores with the writes slowed its forward pass
         by twice what they took (docs/benchmarks.md). At most HOLD_SENTENCES
         sentences' rows wait to be written, so big documents are handed over
@@ -305,28 +308,35 @@ class Ingestor:
                 pending.append((n_sentences, writer.submit(self._write_new, list(ready))))
                 ready.clear()
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="exbert-writer") as writer:
+        with (
+            SpacyHelper(self.nlp) as spacy,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="exbert-writer") as writer,
+        ):
             for batch in _groups(documents, group):
                 fresh = []
+                stored = self._stored(batch)
                 for item in batch:
                     if isinstance(item, ReadError):
                         summary.errors.append(item)
                         continue
                     if limit_reached():
                         break  # a model added to stored documents stops at the limit too
-                    status, stored = self._status(item)
-                    if status == "done":
-                        summary.documents_skipped += 1
-                        seen += stored
-                    elif status == "other-model":
-                        n, tokens = self._store_for_model(stored)
-                        summary.documents_added += 1
-                        summary.sentences += n
-                        summary.tokens += tokens
-                        seen += n
-                    else:
+                    known = stored.get(item.content_hash)
+                    if known is None:
                         fresh.append(item)
-                annotated = annotate_documents([d.text for d in fresh], self.nlp)
+                    elif known.done:
+                        summary.documents_skipped += 1
+                        seen += known.sentences
+                    else:
+                        n, tokens = self._store_for_model(known.id)
+                        if tokens:
+                            summary.documents_added += 1
+                            summary.sentences += n
+                            summary.tokens += tokens
+                        else:
+                            summary.documents_skipped += 1
+                        seen += n
+                annotated = spacy.annotate([d.text for d in fresh], MAX_CHUNK_CHARS)
                 while pending:
                     collect()
                 for doc, sentences in zip(fresh, annotated, strict=True):
@@ -358,15 +368,13 @@ class Ingestor:
         summary.seconds = time.perf_counter() - started
         return summary
 
-    def _status(self, doc: RawDocument) -> tuple[str, int]:
-        """('done', sentences) | ('other-model', document id) | ('new', 0)."""
+    def _stored(self, batch: Sequence[RawDocument | ReadError]) -> dict[str, writes.StoredDocument]:
+        """The group's documents the corpus holds already, by content hash."""
+        hashes = [d.content_hash for d in batch if not isinstance(d, ReadError)]
+        if not hashes:
+            return {}
         with self.sessions.begin() as s:
-            doc_id = writes.find_document(s, self.corpus_id, doc.content_hash)
-            if doc_id is None:
-                return "new", 0
-            if writes.document_done(s, doc_id, self.model_id):
-                return "done", writes.document_sentences(s, doc_id)
-            return "other-model", doc_id
+            return writes.stored_documents(s, self.corpus_id, self.model_id, hashes)
 
     def build_indexes(
         self,

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from db import removal
 from db.attention_codec import dequantize
 from db.engine import sessions
 from exbert.cli import main
@@ -382,6 +383,45 @@ def _has_tables(url):
     return bool(rows(url, "SELECT to_regclass('document_models')")[0][0])
 
 
+def test_spacy_in_its_helper_process_stores_what_it_would_store_here(
+    db_url, tiny_models, nlp, monkeypatch
+):
+    """A run of several groups reads with spaCy in a helper process from the second group
+    on (ingest/spacy_process.py); the store is the same as when every group is read here."""
+    docs = [
+        RawDocument(f"{i}.txt", f"Document {i} is here. {d.text}") for i, d in enumerate(DOCS * 6)
+    ]
+    ingest(db_url, tiny_models["bert-mlm"], docs, corpus="helper", nlp=nlp)
+    helped = snapshot(db_url)
+    assert len(helped["documents"]) == 18
+    with sessions(db_url).begin() as s:
+        removal.delete_corpus(s, rows(db_url, "SELECT id FROM corpora")[0][0])
+    assert snapshot(db_url)["vectors"] == [(0, 0)]
+    monkeypatch.setattr("ingest.spacy_process.can_fork", lambda nlp: False)
+    ingest(db_url, tiny_models["bert-mlm"], docs, corpus="helper", nlp=nlp)
+    assert snapshot(db_url) == helped
+
+
+def test_a_group_looked_up_at_once_still_stores_a_repeated_document_once(db_url, tiny_models, nlp):
+    """The store is asked about a whole group of documents in one statement, before any
+    of them is written: a content repeated within the group, new or stored for another
+    model, is still stored once and counted as skipped the second time."""
+    first = ingest(db_url, tiny_models["bert-mlm"], [DOCS[0], DOCS[1], DOCS[1]], nlp=nlp)
+    assert (first.documents_added, first.documents_skipped) == (2, 1)
+    assert first.sentences == 4
+    second = ingest(db_url, tiny_models["gpt2"], [DOCS[0], DOCS[0], DOCS[2]], nlp=nlp)
+    assert (second.documents_added, second.documents_skipped) == (2, 1)
+    assert second.sentences == 4 and second.tokens > 0
+    assert rows(db_url, "SELECT count(*) FROM documents")[0][0] == 3
+    assert rows(db_url, "SELECT model_id, count(*) FROM document_models GROUP BY 1 ORDER BY 1") == [
+        (1, 2),
+        (2, 2),
+    ]
+    assert rows(db_url, "SELECT sentences FROM head_coverage ORDER BY model_id") == [(4,), (4,)]
+    again = ingest(db_url, tiny_models["gpt2"], [DOCS[0], DOCS[2]], nlp=nlp)
+    assert (again.documents_added, again.documents_skipped, again.sentences) == (0, 2, 0)
+
+
 def test_a_model_added_twice_to_a_stored_document_is_stored_once(db_url, tiny_models, nlp):
     """The check under the document's lock that two workers adding the same model at once
     rely on: the second finds the document done, writes nothing, and the statistics
@@ -393,7 +433,7 @@ def test_a_model_added_twice_to_a_stored_document_is_stored_once(db_url, tiny_mo
     assert first[0] == 2 and first[1] > 0  # two sentences, their tokens
     before = snapshot(db_url)
     coverage = rows(db_url, "SELECT sentences, tokens FROM head_coverage ORDER BY model_id")
-    assert ing._store_for_model(doc_id) == (0, 0)
+    assert ing._store_for_model(doc_id) == (2, 0)  # its sentences, no token written
     assert snapshot(db_url) == before
     assert rows(db_url, "SELECT sentences, tokens FROM head_coverage ORDER BY model_id") == coverage
     assert coverage[-1][0] == 2

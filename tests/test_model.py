@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from exbert.model import ModelError, detect_kind, load_model
-from exbert.vectors import context_query, half, unit, unit_heads
+from exbert.vectors import context_query, half, half_unit, unit, unit_heads
 
 SENTENCE = "The cat sat on the mat in New York."
 
@@ -278,6 +278,11 @@ def test_vectors_are_unit_length_per_head_and_stored_in_half_precision():
     stored = half(u)
     assert stored.dtype == np.float16 and stored.shape == u.shape
     np.testing.assert_allclose(stored, u, atol=1e-3)
+    # ingestion's one-pass version: the same float16 values, a zero vector still zero
+    for heads in (1, 2):
+        fast = half_unit(v, heads)
+        assert fast.dtype == np.float16 and fast.shape == v.shape and not fast[1].any()
+        np.testing.assert_allclose(fast, half(unit_heads(v, heads)), rtol=0, atol=1e-3)
     q = context_query(v[0], 2, [1])
     assert not q[:4].any() and np.isclose(np.linalg.norm(q), 1.0)
     np.testing.assert_allclose(q[4:], unit(v[0][4:]), atol=1e-6)
