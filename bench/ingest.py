@@ -86,9 +86,10 @@ def measure(base: str, docs, runner, nlp, args) -> tuple:
     return floors, runs, summary, stored, f_sent, f_tok
 
 
-def with_workers(base: str, docs, counts: list[int], model: str) -> None:
+def with_workers(base: str, docs, counts: list[int], model: str, floor_secs: float) -> None:
     """The same documents queued as one job and ingested by N local `exbert worker`
-    processes (torch threads shared out over the cores), each N into a fresh database."""
+    processes (torch threads shared out over the cores), each N into a fresh database,
+    beside the floor measured in the same run."""
     import subprocess
     import sys
 
@@ -98,9 +99,10 @@ def with_workers(base: str, docs, counts: list[int], model: str) -> None:
     from db.engine import sessions
 
     print(
-        "| workers | enqueue s | ingest s (first claim to last task) | tokens/s | wall s (with start-up) |"
+        "| workers | enqueue s | ingest s (first claim to last task) | tokens/s | wall s (with start-up) "
+        "| ingest over the floor |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for n in counts:
         url = migrate.fresh_database(base, f"exbert_bench_w{os.getpid()}_{n}")
         started = time.perf_counter()
@@ -126,9 +128,14 @@ def with_workers(base: str, docs, counts: list[int], model: str) -> None:
         wall = time.perf_counter() - started
         with psycopg.connect(url) as conn:
             secs, tokens = conn.execute(
-                "SELECT extract(epoch FROM max(finished_at) - min(started_at)), sum(tokens) FROM job_tasks"
+                "SELECT extract(epoch FROM max(finished_at) - min(started_at))::float8, "
+                "sum(tokens)::int8 FROM job_tasks"
             ).fetchone()
-        print(f"| {n} | {queued:.2f} | {secs:.1f} | {tokens / secs:.0f} | {wall:.1f} |", flush=True)
+        print(
+            f"| {n} | {queued:.2f} | {secs:.1f} | {tokens / secs:.0f} | {wall:.1f} "
+            f"| {100 * (secs / floor_secs - 1):+.0f}% |",
+            flush=True,
+        )
 
 
 def enqueue_many(base: str, docs, n: int) -> None:
@@ -167,8 +174,8 @@ def main() -> None:
     parser.add_argument(
         "--workers",
         default=None,
-        help="e.g. 1,2: ingest through the job queue with that many local worker processes "
-        "(instead of the floor comparison)",
+        help="e.g. 1,2: ingest through the job queue with that many local worker processes, "
+        "each compared with the floor (median of --repeat runs)",
     )
     parser.add_argument(
         "--enqueue", type=int, default=0, help="also time enqueueing this many documents"
@@ -196,7 +203,9 @@ def main() -> None:
                 enqueue_many(base, docs, args.enqueue)
             if args.workers:
                 counts = [int(x) for x in args.workers.split(",")]
-                with_workers(base, docs, counts, args.model)
+                floors = [floor(docs, runner, nlp, args.batch)[0] for _ in range(args.repeat)]
+                print(f"floor (spaCy + model in this process): {statistics.median(floors):.1f} s")
+                with_workers(base, docs, counts, args.model, statistics.median(floors))
         return
     with scratch_server() as base:
         floors, runs, summary, stored, f_sent, f_tok = measure(base, docs, runner, nlp, args)
