@@ -100,7 +100,7 @@ def ensure_spaces(
 class StoredDocument:
     id: int
     done: bool  # stored for the model asked about
-    sentences: int  # counted only when done (0 otherwise)
+    sentences: int
 
 
 def stored_documents(
@@ -118,11 +118,11 @@ def stored_documents(
         select(func.count()).select_from(Sentence).where(Sentence.document_id == Document.id)
     ).scalar_subquery()
     rows = session.execute(
-        select(Document.content_hash, Document.id, done, func.coalesce(sentences, 0)).where(
+        select(Document.content_hash, Document.id, done, sentences).where(
             Document.corpus_id == corpus_id, Document.content_hash.in_(list(content_hashes))
         )
     )
-    return {h: StoredDocument(i, d, n if d else 0) for h, i, d, n in rows}
+    return {h: StoredDocument(i, d, n) for h, i, d, n in rows}
 
 
 def document_done(session: Session, document_id: int, model_id: int) -> bool:

@@ -16,6 +16,7 @@ pipelines that run torch (a forked child must not use the parent's torch threads
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -41,6 +42,9 @@ def can_fork(nlp) -> bool:
 def _adopt(nlp) -> None:
     global _nlp
     _nlp = nlp
+    # Ctrl+C reaches the whole process group: the ingesting process ends the run and
+    # then this helper, after the group in hand, rather than both printing a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _annotate(texts: list[str], limit: int) -> list[list[Sentence]]:

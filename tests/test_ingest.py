@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from db import removal
+from db import removal, writes
 from db.attention_codec import dequantize
 from db.engine import sessions
 from exbert.cli import main
@@ -418,8 +418,18 @@ def test_a_group_looked_up_at_once_still_stores_a_repeated_document_once(db_url,
         (2, 2),
     ]
     assert rows(db_url, "SELECT sentences FROM head_coverage ORDER BY model_id") == [(4,), (4,)]
-    again = ingest(db_url, tiny_models["gpt2"], [DOCS[0], DOCS[2]], nlp=nlp)
-    assert (again.documents_added, again.documents_skipped, again.sentences) == (0, 2, 0)
+    # a document stored for the other model only is still told apart from those done
+    again = ingest(db_url, tiny_models["gpt2"], [DOCS[0], DOCS[1], DOCS[2]], nlp=nlp)
+    assert (again.documents_added, again.documents_skipped, again.sentences) == (1, 2, 2)
+    (corpus,) = rows(db_url, "SELECT id FROM corpora")[0]
+    (gpt,) = rows(db_url, "SELECT id FROM models WHERE name LIKE '%%gpt2%%'")[0]
+    asked = [DOCS[0].content_hash, MORE[0].content_hash]
+    with sessions(db_url).begin() as s:
+        found = writes.stored_documents(s, corpus, gpt, asked)
+        other = writes.stored_documents(s, corpus, gpt + 1000, asked)
+    assert list(found) == [DOCS[0].content_hash]  # only what was asked, if stored
+    assert (found[DOCS[0].content_hash].done, found[DOCS[0].content_hash].sentences) == (True, 2)
+    assert not other[DOCS[0].content_hash].done
 
 
 def test_a_model_added_twice_to_a_stored_document_is_stored_once(db_url, tiny_models, nlp):
@@ -597,7 +607,8 @@ def test_a_document_stored_meanwhile_by_another_process_is_skipped(db_url, tiny_
 
 
 def test_a_rerun_reads_no_stored_document_with_spacy_again(db_url, tiny_models, nlp, monkeypatch):
-    """Resuming a big corpus must not spend spaCy's time on what is stored already."""
+    """Resuming a big corpus must not spend spaCy's or the model's time on what is stored
+    already."""
     from ingest import pipeline
 
     ingest(db_url, tiny_models["bert-mlm"], DOCS, nlp=nlp)
@@ -609,9 +620,18 @@ def test_a_rerun_reads_no_stored_document_with_spacy_again(db_url, tiny_models, 
         return annotate(texts, *args, **kwargs)
 
     monkeypatch.setattr(pipeline, "annotate_documents", reading)
+    model_rows = pipeline.Ingestor._model_rows
+    ran = []
+
+    def running(self, sentences):
+        ran.extend(text for text, _ in sentences)
+        return model_rows(self, sentences)
+
+    monkeypatch.setattr(pipeline.Ingestor, "_model_rows", running)
     summary = ingest(db_url, tiny_models["bert-mlm"], DOCS + MORE, nlp=nlp)
     assert (summary.documents_added, summary.documents_skipped) == (1, 3)
     assert read == [MORE[0].text]
+    assert ran == ["Paris is the capital of France.", "Berlin is the capital of Germany."]
 
 
 def test_a_limit_holds_when_a_model_is_added_to_stored_documents(db_url, tiny_models, nlp):

@@ -45,6 +45,17 @@ def test_a_helper_that_dies_says_what_to_do(nlp):
             helper.annotate(GROUPS[2], 100_000)
 
 
+def test_ctrl_c_is_left_to_the_ingesting_process(nlp):
+    """Ctrl+C reaches the whole process group; the helper ignores it, so the run ends
+    where the ingesting process decides (and closes the helper) without a second
+    traceback."""
+    with SpacyHelper(nlp) as helper:
+        helper.annotate(GROUPS[0], 100_000)
+        helper.annotate(GROUPS[1], 100_000)
+        os.kill(helper.pid, signal.SIGINT)
+        assert helper.annotate(GROUPS[2], 100_000) == annotate_documents(GROUPS[2], nlp)
+
+
 def test_pipelines_that_run_torch_are_read_in_this_process():
     blank = spacy.blank("en")
     assert can_fork(blank)
