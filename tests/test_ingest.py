@@ -550,11 +550,25 @@ def test_stop_ends_the_run_between_documents(db_url, tiny_models, nlp):
         asked.append(1)
         return len(asked) > 1  # after the first document
 
+    taken, seconds = [], []
+
+    def reader():  # three groups of 8; stopped in the first, the rest is never read
+        for i in range(24):
+            taken.append(i)
+            yield DOCS[0] if i == 0 else RawDocument(f"{i}.txt", f"Document {i} is short.")
+
+    def progress(summary) -> None:
+        seconds.append((summary.seconds, time.perf_counter() - started))
+
     ing = Ingestor(sessions(db_url), load_model(tiny_models["bert-mlm"]), "test", nlp=nlp)
-    summary = ing.run(DOCS, stop=stop)
+    started = time.perf_counter()
+    summary = ing.run(reader(), stop=stop, progress=progress)
     assert summary.stopped and summary.documents_added == 1
     assert rows(db_url, "SELECT source FROM documents") == [("a.txt",)]
     assert rows(db_url, "SELECT count(*) FROM sentences") == [(2,)]  # stored whole
+    assert len(taken) == 8
+    # what a progress bar shows: the time the run has taken so far
+    assert seconds and all(0 < shown <= elapsed for shown, elapsed in seconds)
 
 
 def test_documents_are_read_a_group_at_a_time(db_url, tiny_models, nlp):
