@@ -16,6 +16,7 @@ pipelines that run torch (a forked child must not use the parent's torch threads
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -28,6 +29,10 @@ from exbert.shapes import Sentence
 TORCH_COMPONENTS = ("transformer", "curated_transformer", "trf_tok2vec")
 
 _nlp = None  # the pipeline, in the helper (set by its initializer)
+
+
+class HelperStopped(RuntimeError):
+    """The helper process died: the run ends there, what it stored is whole."""
 
 
 def can_fork(nlp) -> bool:
@@ -66,8 +71,7 @@ class SpacyHelper:
     @property
     def pid(self) -> int | None:
         """The helper's process id, once it has started."""
-        processes = getattr(self._pool, "_processes", None) or {}
-        return next(iter(processes), None)
+        return None if self._pool is None else self._pool.submit(os.getpid).result()
 
     def annotate(self, texts: Sequence[str], limit: int) -> list[list[Sentence]]:
         from ingest.pipeline import annotate_documents
@@ -87,7 +91,7 @@ class SpacyHelper:
         try:
             return self._pool.submit(_annotate, list(texts), limit).result()
         except BrokenProcessPool as err:
-            raise RuntimeError(
+            raise HelperStopped(
                 "spaCy's helper process stopped (out of memory, or killed) while reading "
                 "documents; nothing of the unread documents was stored: run the same "
                 "command again to continue."

@@ -247,6 +247,37 @@ def cli(url, *args, input=None, env=None):
     )
 
 
+def _killed_helper(texts, limit):
+    """In place of spaCy's helper's work: the helper is killed, as by the out-of-memory
+    killer (at module level: the helper is handed its work by name)."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_dead_spacy_helper_ends_the_run_with_what_to_do_and_keeps_what_was_stored(
+    db_url, tiny_models, tmp_path, monkeypatch
+):
+    """The helper killed mid-run (as by the out-of-memory killer): the command says what
+    happened and what to do, the first group is stored whole, nothing of the rest."""
+    from ingest import spacy_process
+
+    monkeypatch.setattr(spacy_process, "_annotate", _killed_helper)
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        "".join(
+            f'{{"id": {i}, "text": "Document {i} is short. It has two sentences."}}\n'
+            for i in range(20)
+        )
+    )
+    result = cli(db_url, "ingest", "--corpus", "c", "--model", tiny_models["bert-mlm"], str(corpus))
+    assert result.exit_code == 1
+    assert "helper process stopped" in result.output and "run the same command" in result.output
+    assert rows(db_url, "SELECT count(*), count(DISTINCT source) FROM documents") == [(8, 8)]
+    assert rows(db_url, "SELECT count(*) FROM sentences") == [(16,)]
+    monkeypatch.undo()
+    again = cli(db_url, "ingest", "--corpus", "c", "--model", tiny_models["bert-mlm"], str(corpus))
+    assert again.exit_code == 0 and "12 documents added, 8 already stored" in again.output
+
+
 def test_cli_reports_bad_files_and_keeps_good_ones(db_url, tiny_models, tmp_path):
     good = tmp_path / "good.txt"
     good.write_text("The cat sat on the mat.")

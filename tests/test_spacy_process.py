@@ -11,7 +11,7 @@ import pytest
 import spacy
 
 from ingest.pipeline import annotate_documents
-from ingest.spacy_process import SpacyHelper, can_fork
+from ingest.spacy_process import HelperStopped, SpacyHelper, can_fork
 
 GROUPS = [
     ["The cat sat on the mat. Then it slept in New York.", "A dog barked."],
@@ -41,7 +41,7 @@ def test_a_helper_that_dies_says_what_to_do(nlp):
         helper.annotate(GROUPS[0], 100_000)
         helper.annotate(GROUPS[1], 100_000)
         os.kill(helper.pid, signal.SIGKILL)
-        with pytest.raises(RuntimeError, match="helper process stopped.*run the same command"):
+        with pytest.raises(HelperStopped, match="helper process stopped.*run the same command"):
             helper.annotate(GROUPS[2], 100_000)
 
 

@@ -74,6 +74,7 @@ def ingest(
     from exbert.model import ModelError, load_model
     from ingest.pipeline import Ingestor
     from ingest.readers import read_path, read_wiki_sample
+    from ingest.spacy_process import HelperStopped
 
     if not paths and not sample:
         raise click.UsageError("Give PATHs to ingest (or - for stdin), or --sample wiki.")
@@ -119,6 +120,8 @@ def ingest(
 
     try:
         summary = ingestor.run(documents, limit_sentences=limit, progress=progress)
+    except HelperStopped as err:
+        raise click.ClickException(str(err)) from err
     finally:
         bar.close()
     if index:
