@@ -471,6 +471,18 @@ def test_causal_summary_counts_the_following_token():
     assert causal["max_attention"]["pos"] == {"DET": 1} and causal["offset"] == {"-1": 1}
 
 
+def test_summaries_list_labels_most_frequent_first_ties_by_name():
+    """The histograms read top-down: the most frequent label first, ties in name order
+    (whatever order the matches came in)."""
+    matches = [
+        Match(i, "x", "doc", [Token(0, "x", False, 0, 1, _word(pos, "dep"))], 0, 0, 0.9)
+        for i, pos in enumerate(["VERB", "NOUN", "DET", "ADJ", "NOUN", "ADJ"])
+    ]
+    out = summarize(matches, causal=False)
+    assert list(out["match"]["pos"].items()) == [("ADJ", 2), ("NOUN", 2), ("DET", 1), ("VERB", 1)]
+    assert list(out["max_attention"]["pos"]) == ["ADJ", "NOUN", "DET", "VERB"]
+
+
 def test_summaries_name_empty_and_special_labels_and_skip_what_is_not_there():
     tokens = [
         Token(0, "[CLS]", True, 0, 0),
