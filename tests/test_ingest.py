@@ -419,6 +419,9 @@ def test_spacy_in_its_helper_process_stores_what_it_would_store_here(
 ):
     """A run of several groups reads with spaCy in a helper process from the second group
     on (ingest/spacy_process.py); the store is the same as when every group is read here."""
+    from ingest.spacy_process import can_fork
+
+    assert can_fork(nlp)  # so the first run below does use the helper
     docs = [
         RawDocument(f"{i}.txt", f"Document {i} is here. {d.text}") for i, d in enumerate(DOCS * 6)
     ]
