@@ -147,17 +147,33 @@ def estimated_rows(session: Session, space_id: int, enough: int | None = None) -
     )
 
 
-def index_memory(rows: int, dim: int) -> str:
-    """maintenance_work_mem to build an HNSW index in memory.
+# The most memory a build asks for unless told otherwise: builds start by themselves
+# (a space's first search, the end of an ingestion run) beside a server's other work.
+INDEX_MEMORY_MB = 4096
+
+
+def memory_needed_mb(rows: int, dim: int) -> int:
+    """What building an index of `rows` vectors in memory takes (pgvector's graph:
+    the halfvec and ~400 bytes of neighbour lists an element, and a margin)."""
+    return int(rows * (2 * dim + 400) * 1.25) // 2**20 + 64
+
+
+def index_memory(rows: int, dim: int, cap_mb: int = INDEX_MEMORY_MB) -> str:
+    """maintenance_work_mem to build an HNSW index in memory, up to `cap_mb`.
 
     Once the graph outgrows it, pgvector goes on inserting on disk, many times
     slower (docs/benchmarks.md, search).
     """
-    need = int(rows * (2 * dim + 400) * 1.25) // 2**20 + 64
-    return f"{min(max(need, 64), 4096)}MB"
+    return f"{min(max(memory_needed_mb(rows, dim), 64), max(int(cap_mb), 64))}MB"
 
 
-def build_index(session: Session, space_id: int, dim: int, rows: int | None = None) -> None:
+def build_index(
+    session: Session,
+    space_id: int,
+    dim: int,
+    rows: int | None = None,
+    memory_mb: int = INDEX_MEMORY_MB,
+) -> None:
     """The HNSW index of one vector space (cosine, on the dimension-cast expression).
 
     Over the halfvec values themselves: an index over binary-quantised vectors
@@ -165,7 +181,8 @@ def build_index(session: Session, space_id: int, dim: int, rows: int | None = No
     """
     if rows is None:
         rows = session.scalar(text(f"SELECT count(*) FROM {partition_name(space_id)}"))
-    session.execute(text(f"SET LOCAL maintenance_work_mem = '{index_memory(rows, dim)}'"))
+    memory = index_memory(rows, dim, memory_mb)
+    session.execute(text(f"SET LOCAL maintenance_work_mem = '{memory}'"))
     session.execute(text(_create_index(space_id, dim)))
 
 
@@ -265,7 +282,7 @@ def drop_index(session: Session, space_id: int) -> bool:
     return bool(existed)
 
 
-def build_concurrently(url: str, space_id: int, dim: int) -> bool:
+def build_concurrently(url: str, space_id: int, dim: int, memory_mb: int = INDEX_MEMORY_MB) -> bool:
     """Build a space's index without blocking its writers or readers (CREATE INDEX
     CONCURRENTLY, on a connection of its own, no statement timeout), unless another
     process is building it: an advisory lock per space decides. A build that failed
@@ -285,7 +302,7 @@ def build_concurrently(url: str, space_id: int, dim: int) -> bool:
                 conn.execute(f"DROP INDEX IF EXISTS {index_name(space_id)}")
             rows = conn.execute(f"SELECT count(*) FROM {partition_name(space_id)}").fetchone()[0]
             conn.execute("SET statement_timeout = 0")
-            conn.execute(f"SET maintenance_work_mem = '{index_memory(rows, dim)}'")
+            conn.execute(f"SET maintenance_work_mem = '{index_memory(rows, dim, memory_mb)}'")
             conn.execute(_create_index(space_id, dim, concurrently=True))
             return True
         finally:

@@ -116,8 +116,31 @@ def test_exbert_index_builds_and_drops_and_search_answers_throughout(search_copy
         after = search(env, explorer)
         assert after["exact"] and len(after["results"]) == 20
         assert_same_matches(after, exact)
+
+        small = CliRunner().invoke(
+            main,
+            ["index", "--model", env["model"], "--layers", "0", "--kind", "hidden",
+             "--memory-gb", "0.0625"],
+            env=cli_env,
+        )  # fmt: skip
+        assert small.exit_code == 0, small.output
+        assert "more than --memory-gb 0.0625" in small.output and "built" in small.output
+        assert listed(env)[(0, "hidden")]["indexed"]
+        CliRunner().invoke(main, ["index", "--model", env["model"], "--layers", "0", "--drop"],
+                           env=cli_env)  # fmt: skip
     finally:
         explorer.store.dispose()
+
+
+def test_a_build_asks_for_the_memory_its_graph_needs_up_to_a_cap():
+    """10M rows of MiniLM need ~15 GB to be built in memory: builds that start by
+    themselves take at most 4 GB, `exbert index --memory-gb` more."""
+    need = indexes.memory_needed_mb(10_800_000, 384)
+    assert 14_000 < need < 16_000
+    assert indexes.index_memory(10_800_000, 384) == "4096MB"
+    assert indexes.index_memory(10_800_000, 384, 16 * 1024) == f"{need}MB"
+    assert indexes.index_memory(1_000, 384) == f"{indexes.memory_needed_mb(1_000, 384)}MB"
+    assert indexes.index_memory(0, 384, 1) == "64MB"  # pgvector's floor
 
 
 def test_an_unknown_model_or_layer_says_what_to_do(search_copy):

@@ -23,7 +23,15 @@ from exbert.cli.common import open_store, parse_numbers, settings
 @click.option("--drop", is_flag=True, help="Drop the indexes (searches then scan exactly).")
 @click.option("--list", "listing", is_flag=True, help="Only list every space and its index.")
 @click.option("--json", "as_json", is_flag=True, help="List as JSON.")
-def index(model, layers, kind, drop, listing, as_json) -> None:
+@click.option(
+    "--memory-gb",
+    type=click.FloatRange(0.0625, 4096),
+    default=4,
+    show_default=True,
+    help="The most memory of the database server's a build may take (maintenance_work_mem). "
+    "A graph that outgrows it is built on disk, many times slower.",
+)
+def index(model, layers, kind, drop, listing, as_json, memory_gb) -> None:
     """Build (or --drop) the HNSW indexes of a model's vector spaces, so a store trades
     disk for speed per space: an index answers a search in a few ms at any size, and
     takes ~1.2 kB a token (MiniLM); without one a search scans the space exactly
@@ -34,6 +42,7 @@ def index(model, layers, kind, drop, listing, as_json) -> None:
     exbert index --list
     exbert index --layers 0,3 --kind hidden
     exbert index --layers 5 --drop
+    exbert index --layers 3 --kind hidden --memory-gb 16   # 10M rows in memory
     """
     from db import indexes
 
@@ -79,8 +88,17 @@ def index(model, layers, kind, drop, listing, as_json) -> None:
         if x.indexed:
             click.echo(f"{name}: indexed already")
             continue
+        memory_mb = int(memory_gb * 1024)
+        need_mb = indexes.memory_needed_mb(x.rows, x.dim)
+        if need_mb > memory_mb:
+            click.echo(
+                f"{name}: its graph needs ~{need_mb / 1024:.1f} GB to be built in memory, "
+                f"more than --memory-gb {memory_gb:g}: the rest is built on disk, many times "
+                "slower. Give --memory-gb more if the database server has it.",
+                err=True,
+            )
         started = time.perf_counter()
         click.echo(f"{name}: building ...", nl=False)
-        built = indexes.build_concurrently(url, x.space_id, x.dim)
+        built = indexes.build_concurrently(url, x.space_id, x.dim, memory_mb)
         secs = time.perf_counter() - started
         click.echo(f" {'built' if built else 'built by another process'} in {secs:.1f} s")
