@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -269,104 +269,58 @@ class Ingestor:
     ) -> IngestSummary:
         """Ingest everything, or until `limit_sentences` sentences are in the corpus for this model.
 
-        Documents go in groups, and each group is written in one transaction
-        (fewer statements; every document is still wholly there or absent). A
-        writer thread stores one group while spaCy reads the next (spaCy uses
-        one core, the writer and the server the other; spaCy in a helper process
-        after the first group, ingest/spacy_process.py); the model then runs
-        alone, since sharing both cores with the writes slowed its forward pass
-        by twice what they took (docs/benchmarks.md). At most HOLD_SENTENCES
-        sentences' rows wait to be written, so big documents are handed over
-        as they are ready. `stop()`, asked before each document, ends the run there (what
-        was read before is stored whole; `summary.stopped` says so).
+        Documents go in groups of `group`, each written in one transaction (fewer
+        statements; every document is still wholly there or absent); see `run_groups`.
+        `stop()`, asked before each document, ends the run there (what was read before is
+        stored whole; `summary.stopped` says so).
         """
-        summary = IngestSummary()
-        started = time.perf_counter()
-        seen = 0  # sentences of this corpus stored for this model, for --limit
-        # writes handed over: (sentences of each document, future of tokens of each)
-        pending: deque[tuple[list[int], Future]] = deque()
+        try:
+            return self.run_groups(
+                enumerate(_groups(documents, group)), limit_sentences, progress, stop
+            )
+        except GroupError as err:
+            raise err.__cause__ from None
 
-        def limit_reached() -> bool:
-            return limit_sentences is not None and seen >= limit_sentences
+    def run_groups(
+        self,
+        groups: Iterable[tuple[Hashable, Sequence[RawDocument | ReadError]]],
+        limit_sentences: int | None = None,
+        progress: Callable[[IngestSummary], None] | None = None,
+        stop: Callable[[], bool] | None = None,
+        on_group: Callable[[Hashable, IngestSummary], None] | None = None,
+    ) -> IngestSummary:
+        """Ingest (key, documents) groups, each written in one transaction, and tell
+        `on_group(key, its own summary)` once a group's writes have committed (a worker's
+        tasks: it finishes a task only then). The next group is taken from `groups` while
+        the last one is being written (a worker claims its next task then).
 
-        def collect() -> None:
-            n_sentences, future = pending.popleft()
-            for n, tokens in zip(n_sentences, future.result(), strict=True):
-                if tokens:
-                    summary.documents_added += 1
-                    summary.sentences += n
-                    summary.tokens += tokens
-                else:
-                    summary.documents_skipped += 1  # stored meanwhile, or a repeat
-
-        ready: list[tuple[RawDocument, list[Sentence], list[SentenceModelRows]]] = []
-
-        def hand_over(writer: ThreadPoolExecutor) -> None:
-            """The ready documents to the writer, to be stored in one transaction."""
-            if ready:
-                n_sentences = [len(kept) for _, kept, _ in ready]
-                pending.append((n_sentences, writer.submit(self._write_new, list(ready))))
-                ready.clear()
-
+        A writer thread stores one group while spaCy reads the next (spaCy uses one core,
+        the writer and the server the other; spaCy in a helper process after the first
+        group, ingest/spacy_process.py); the model then runs alone, since sharing both
+        cores with the writes slowed its forward pass by twice what they took
+        (docs/benchmarks.md). At most HOLD_SENTENCES sentences' rows wait to be written,
+        so big documents are handed over as they are ready. A failure while a group is
+        read or written is raised as GroupError(its key), after the writes of the groups
+        before it are collected.
+        """
+        run = _Run(self, limit_sentences, stop, on_group)
         with (
-            SpacyHelper(self.nlp) as spacy,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="exbert-writer") as writer,
+            SpacyHelper(self.nlp) as run.spacy,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="exbert-writer") as run.writer,
         ):
-            for batch in _groups(documents, group):
-                fresh = []
-                stored = self._stored(batch)
-                for item in batch:
-                    if isinstance(item, ReadError):
-                        summary.errors.append(item)
-                        continue
-                    if limit_reached():
-                        break  # a model added to stored documents stops at the limit too
-                    known = stored.get(item.content_hash)
-                    if known is None:
-                        fresh.append(item)
-                    elif known.done:
-                        summary.documents_skipped += 1
-                        seen += known.sentences
-                    else:
-                        n, tokens = self._store_for_model(known.id)
-                        if tokens:
-                            summary.documents_added += 1
-                            summary.sentences += n
-                            summary.tokens += tokens
-                        else:
-                            summary.documents_skipped += 1
-                        seen += n
-                annotated = spacy.annotate([d.text for d in fresh], MAX_CHUNK_CHARS)
-                while pending:
-                    collect()
-                for doc, sentences in zip(fresh, annotated, strict=True):
-                    if limit_reached():
+            try:
+                for key, batch in groups:
+                    run.read_group(_Group(key), batch)
+                    run.summary.seconds = time.perf_counter() - run.started
+                    if progress:
+                        progress(run.summary)
+                    if run.summary.stopped or run.limit_reached():
                         break
-                    if stop is not None and stop():
-                        summary.stopped = True
-                        break
-                    kept = [x for x in sentences if len(x.text) <= MAX_SENTENCE_CHARS]
-                    summary.sentences_skipped += len(sentences) - len(kept)
-                    if not kept:
-                        summary.errors.append(
-                            ReadError(doc.source, "has no sentence exbert can store")
-                        )
-                        continue
-                    rows = self._model_rows([(x.text, x.words) for x in kept])
-                    ready.append((doc, kept, rows))
-                    seen += len(kept)
-                    if sum(len(k) for _, k, _ in ready) >= HOLD_SENTENCES:
-                        hand_over(writer)
-                hand_over(writer)
-                summary.seconds = time.perf_counter() - started
-                if progress:
-                    progress(summary)
-                if summary.stopped or limit_reached():
-                    break
-            while pending:
-                collect()
-        summary.seconds = time.perf_counter() - started
-        return summary
+            finally:
+                while run.pending:  # what was handed over is committed whatever comes after
+                    run.collect()
+        run.summary.seconds = time.perf_counter() - run.started
+        return run.summary
 
     def _stored(self, batch: Sequence[RawDocument | ReadError]) -> dict[str, writes.StoredDocument]:
         """The group's documents the corpus holds already, by content hash."""
@@ -387,6 +341,143 @@ class Ingestor:
             return []
         with self.sessions.begin() as s:
             return indexes.ensure_indexes(s, self.model_id, min_rows, plan)
+
+
+class GroupError(RuntimeError):
+    """Reading or writing one group failed: `key` says which; the cause is the error."""
+
+    def __init__(self, key: Hashable):
+        super().__init__(f"group {key!r} failed")
+        self.key = key
+
+
+@dataclass
+class _Group:
+    """A group in flight: its own counts, and its writes not yet committed."""
+
+    key: Hashable
+    summary: IngestSummary = field(default_factory=IngestSummary)
+    started: float = field(default_factory=time.perf_counter)
+    writes: int = 0
+    closed: bool = False
+
+    def count(self, total: IngestSummary, sentences: int, tokens: int) -> None:
+        """A document done: added (tokens written) or already stored (0)."""
+        for s in (total, self.summary):
+            if tokens:
+                s.documents_added += 1
+                s.sentences += sentences
+                s.tokens += tokens
+            else:
+                s.documents_skipped += 1  # stored before, meanwhile, or a repeat
+
+    def error(self, total: IngestSummary, error: ReadError) -> None:
+        total.errors.append(error)
+        self.summary.errors.append(error)
+
+
+class _Run:
+    """One run of `Ingestor.run_groups`: its counts and the writes in flight."""
+
+    def __init__(self, ingestor: Ingestor, limit_sentences, stop, on_group):  # noqa: ANN001
+        self.ingestor = ingestor
+        self.limit = limit_sentences
+        self.stop = stop
+        self.on_group = on_group
+        self.summary = IngestSummary()
+        self.started = time.perf_counter()
+        self.seen = 0  # sentences of this corpus stored for this model, for --limit
+        # writes handed over: (their group, sentences of each document, future of tokens)
+        self.pending: deque[tuple[_Group, list[int], Future]] = deque()
+        self.ready: list[tuple[RawDocument, list[Sentence], list[SentenceModelRows]]] = []
+        self.spacy: SpacyHelper
+        self.writer: ThreadPoolExecutor
+
+    def limit_reached(self) -> bool:
+        return self.limit is not None and self.seen >= self.limit
+
+    def read_group(self, g: _Group, batch: Sequence[RawDocument | ReadError]) -> None:
+        """One group: documents stored already are skipped (or given this model), the rest
+        read by spaCy and the model and handed to the writer; then closed."""
+        try:
+            self._read(g, batch)
+        except GroupError:
+            raise
+        except Exception as err:
+            self.ready.clear()
+            raise GroupError(g.key) from err
+        self.close(g)
+
+    def _read(self, g: _Group, batch: Sequence[RawDocument | ReadError]) -> None:
+        ing, summary = self.ingestor, self.summary
+        fresh = []
+        stored = ing._stored(batch)
+        for item in batch:
+            if isinstance(item, ReadError):
+                g.error(summary, item)
+                continue
+            if self.limit_reached():
+                break  # a model added to stored documents stops at the limit too
+            known = stored.get(item.content_hash)
+            if known is None:
+                fresh.append(item)
+            elif known.done:
+                g.count(summary, known.sentences, 0)
+                self.seen += known.sentences
+            else:
+                n, tokens = ing._store_for_model(known.id)
+                g.count(summary, n, tokens)
+                self.seen += n
+        annotated = self.spacy.annotate([d.text for d in fresh], MAX_CHUNK_CHARS)
+        while self.pending:
+            self.collect()
+        for doc, sentences in zip(fresh, annotated, strict=True):
+            if self.limit_reached():
+                break
+            if self.stop is not None and self.stop():
+                summary.stopped = g.summary.stopped = True
+                break
+            kept = [x for x in sentences if len(x.text) <= MAX_SENTENCE_CHARS]
+            for s in (summary, g.summary):
+                s.sentences_skipped += len(sentences) - len(kept)
+            if not kept:
+                g.error(summary, ReadError(doc.source, "has no sentence exbert can store"))
+                continue
+            rows = ing._model_rows([(x.text, x.words) for x in kept])
+            self.ready.append((doc, kept, rows))
+            self.seen += len(kept)
+            if sum(len(k) for _, k, _ in self.ready) >= HOLD_SENTENCES:
+                self.hand_over(g)
+        self.hand_over(g)
+
+    def hand_over(self, g: _Group) -> None:
+        """The ready documents to the writer, to be stored in one transaction."""
+        if self.ready:
+            n_sentences = [len(kept) for _, kept, _ in self.ready]
+            future = self.writer.submit(self.ingestor._write_new, list(self.ready))
+            self.pending.append((g, n_sentences, future))
+            g.writes += 1
+            self.ready.clear()
+
+    def collect(self) -> None:
+        """The oldest write handed over, waited for and counted."""
+        g, n_sentences, future = self.pending.popleft()
+        try:
+            written = future.result()
+        except Exception as err:
+            raise GroupError(g.key) from err
+        for n, tokens in zip(n_sentences, written, strict=True):
+            g.count(self.summary, n, tokens)
+        g.writes -= 1
+        if g.closed:
+            self.close(g)
+
+    def close(self, g: _Group) -> None:
+        """The group is read whole: told once its last write has committed."""
+        g.closed = True
+        if g.writes == 0 and self.on_group is not None:
+            g.summary.seconds = time.perf_counter() - g.started
+            self.on_group(g.key, g.summary)
 
 
 def _groups(items: Iterable, size: int) -> Iterator[list]:

@@ -1,5 +1,6 @@
 """Ingestion jobs in the store: workers that share a queue, die, fail and are cancelled."""
 
+import itertools
 import json
 import os
 import signal
@@ -388,3 +389,85 @@ def test_a_worker_finishing_a_jobs_last_task_builds_the_indexes_the_plan_names(
     plan = indexes.parse_plan("1:hidden")
     Worker(sessions(db_url), index_plan=plan).run(exit_when_idle=True)
     assert indexed() == {(1, "hidden")}
+
+
+def test_a_worker_reads_the_next_task_while_the_last_is_written_and_ends_each_after_its_commit(
+    make_db, tiny_models, monkeypatch
+):
+    """One worker runs a job's tasks as a pipeline: it claims and reads task k+1 while
+    task k's documents are being written, and tells a task done only once its documents
+    are in the store."""
+    model = tiny_models["bert-mlm"]
+    url = make_db()
+    job_id = queue(url, model)  # 40 documents, 5 tasks
+    events = []
+    write_new, claim = Ingestor._write_new, jobs.claim
+
+    def slow_write(self, items):
+        events.append(("write", items[0][0].source))
+        time.sleep(0.3)  # long enough for the next claim to come first, if it is pipelined
+        written = write_new(self, items)
+        events.append(("written", items[0][0].source))
+        return written
+
+    def claim_recorded(*args, **kw):
+        task = claim(*args, **kw)
+        if task is not None:
+            events.append(("claim", task.documents[0]["source"]))
+        return task
+
+    monkeypatch.setattr(Ingestor, "_write_new", slow_write)
+    monkeypatch.setattr(jobs, "claim", claim_recorded)
+    stored_when_ended = []
+
+    def ended(task, status):
+        sources = [d["source"] for d in task.documents]
+        (n,) = rows(url, "SELECT count(*) FROM documents WHERE source = ANY(%s)", (sources,))[0]
+        stored_when_ended.append((status, n, len(sources)))
+        events.append(("ended", sources[0]))
+
+    assert Worker(sessions(url)).run(exit_when_idle=True, on_task=ended) == 5
+    assert stored_when_ended == [("done", 8, 8)] * 5
+    firsts = [f"{i:02}.txt" for i in range(0, 40, 8)]
+    for last, following in itertools.pairwise(firsts):
+        assert events.index(("claim", following)) < events.index(("written", last)), events
+        assert events.index(("written", last)) < events.index(("ended", last))
+    assert progress(url, job_id).status == "done"
+    assert store_contents(url) == clean_store(make_db, model)
+
+
+def test_a_failed_write_fails_its_own_task_and_the_task_read_meanwhile_is_queued_again(
+    make_db, tiny_models, monkeypatch
+):
+    """The third task's transaction fails while the worker reads the fourth: the third
+    fails with its reason, the fourth goes back to the queue (not its fault) and is done
+    next, the rest complete; after a retry the store equals a clean ingestion."""
+    model = tiny_models["bert-mlm"]
+    url = make_db()
+    job_id = queue(url, model)
+    write_new = Ingestor._write_new
+
+    def failing_write(self, items):
+        if any(doc.source == "16.txt" for doc, _, _ in items):
+            raise RuntimeError("the disk is full")
+        return write_new(self, items)
+
+    monkeypatch.setattr(Ingestor, "_write_new", failing_write)
+    statuses = []
+    worker = Worker(sessions(url))
+    worker.run(exit_when_idle=True, on_task=lambda t, st: statuses.append((t.documents[0]["source"], st)))  # fmt: skip
+    assert statuses == [
+        ("00.txt", "done"), ("08.txt", "done"), ("16.txt", "failed"), ("24.txt", "done"),
+        ("32.txt", "done"),
+    ]  # fmt: skip
+    state = progress(url, job_id)
+    assert state.status == "failed" and state.documents_added == 32
+    assert "RuntimeError: the disk is full" in state.errors
+    (attempts,) = rows(url, "SELECT attempts FROM job_tasks WHERE documents->0->>'source' = '24.txt'")[0]  # fmt: skip
+    assert attempts == 1, "a task given back is not counted as a lost worker's"
+    monkeypatch.setattr(Ingestor, "_write_new", write_new)
+    with sessions(url).begin() as s:
+        assert jobs.retry(s, job_id) == 1
+    worker.run(exit_when_idle=True)
+    assert progress(url, job_id).status == "done"
+    assert store_contents(url) == clean_store(make_db, model)
