@@ -86,10 +86,37 @@ def measure(base: str, docs, runner, nlp, args) -> tuple:
     return floors, runs, summary, stored, f_sent, f_tok
 
 
-def with_workers(base: str, docs, counts: list[int], model: str, floor_secs: float) -> None:
+def with_workers(
+    base: str, docs, counts: list[int], model: str, floor_secs: float, repeat: int = 1
+) -> None:
     """The same documents queued as one job and ingested by N local `exbert worker`
-    processes (torch threads shared out over the cores), each N into a fresh database,
-    beside the floor measured in the same run."""
+    processes (torch threads shared out over the cores), each N `repeat` times into a
+    fresh database (the last one dropped and checkpointed first), beside the floor
+    measured in the same run; medians."""
+    print(
+        "| workers | enqueue s | ingest s (first claim to last task) | tokens/s | wall s (with start-up) "
+        "| ingest over the floor | runs |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    url = None
+    for n in counts:
+        runs = []
+        for i in range(repeat):
+            if url is not None:
+                settle(base, url)
+            url, measured = _workers_once(base, docs, n, model, f"{n}_{i}")
+            runs.append(measured)
+        queued, secs, tokens, wall = (statistics.median(x) for x in zip(*runs, strict=True))
+        each = ", ".join(f"{r[1]:.1f}" for r in runs)
+        print(
+            f"| {n} | {queued:.2f} | {secs:.1f} | {tokens / secs:.0f} | {wall:.1f} "
+            f"| {100 * (secs / floor_secs - 1):+.0f}% | {each} |",
+            flush=True,
+        )
+
+
+def _workers_once(base: str, docs, n: int, model: str, tag: str) -> tuple[str, tuple]:
+    """One job through n workers: (its database, (enqueue s, ingest s, tokens, wall s))."""
     import subprocess
     import sys
 
@@ -98,44 +125,31 @@ def with_workers(base: str, docs, counts: list[int], model: str, floor_secs: flo
     from db import jobs, migrate
     from db.engine import sessions
 
-    print(
-        "| workers | enqueue s | ingest s (first claim to last task) | tokens/s | wall s (with start-up) "
-        "| ingest over the floor |"
-    )
-    print("|---|---|---|---|---|---|")
-    for n in counts:
-        url = migrate.fresh_database(base, f"exbert_bench_w{os.getpid()}_{n}")
-        started = time.perf_counter()
-        with sessions(url).begin() as s:
-            jobs.enqueue(
-                s,
-                "bench",
-                model,
-                [{"source": d.source, "text": d.text, "meta": d.meta} for d in docs],
-            )
-        queued = time.perf_counter() - started
-        threads = str(max(1, (os.cpu_count() or 1) // n))
-        env = {**os.environ, "EXBERT_DATABASE_URL": url, "OMP_NUM_THREADS": threads}
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "exbert.cli", "worker", "--exit-when-idle", "--quiet"],
-                env=env,
-            )
-            for _ in range(n)
-        ]
-        for p in procs:
-            p.wait()
-        wall = time.perf_counter() - started
-        with psycopg.connect(url) as conn:
-            secs, tokens = conn.execute(
-                "SELECT extract(epoch FROM max(finished_at) - min(started_at))::float8, "
-                "sum(tokens)::int8 FROM job_tasks"
-            ).fetchone()
-        print(
-            f"| {n} | {queued:.2f} | {secs:.1f} | {tokens / secs:.0f} | {wall:.1f} "
-            f"| {100 * (secs / floor_secs - 1):+.0f}% |",
-            flush=True,
+    url = migrate.fresh_database(base, f"exbert_bench_w{os.getpid()}_{tag}")
+    started = time.perf_counter()
+    with sessions(url).begin() as s:
+        jobs.enqueue(
+            s, "bench", model, [{"source": d.source, "text": d.text, "meta": d.meta} for d in docs]
         )
+    queued = time.perf_counter() - started
+    threads = str(max(1, (os.cpu_count() or 1) // n))
+    env = {**os.environ, "EXBERT_DATABASE_URL": url, "OMP_NUM_THREADS": threads}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "exbert.cli", "worker", "--exit-when-idle", "--quiet"],
+            env=env,
+        )
+        for _ in range(n)
+    ]
+    for p in procs:
+        p.wait()
+    wall = time.perf_counter() - started
+    with psycopg.connect(url) as conn:
+        secs, tokens = conn.execute(
+            "SELECT extract(epoch FROM max(finished_at) - min(started_at))::float8, "
+            "sum(tokens)::int8 FROM job_tasks"
+        ).fetchone()
+    return url, (queued, secs, tokens, wall)
 
 
 def enqueue_many(base: str, docs, n: int) -> None:
@@ -175,7 +189,7 @@ def main() -> None:
         "--workers",
         default=None,
         help="e.g. 1,2: ingest through the job queue with that many local worker processes, "
-        "each compared with the floor (median of --repeat runs)",
+        "--repeat times each, compared with the floor (medians of --repeat runs)",
     )
     parser.add_argument(
         "--enqueue", type=int, default=0, help="also time enqueueing this many documents"
@@ -205,7 +219,7 @@ def main() -> None:
                 counts = [int(x) for x in args.workers.split(",")]
                 floors = [floor(docs, runner, nlp, args.batch)[0] for _ in range(args.repeat)]
                 print(f"floor (spaCy + model in this process): {statistics.median(floors):.1f} s")
-                with_workers(base, docs, counts, args.model, statistics.median(floors))
+                with_workers(base, docs, counts, args.model, statistics.median(floors), args.repeat)
         return
     with scratch_server() as base:
         floors, runs, summary, stored, f_sent, f_tok = measure(base, docs, runner, nlp, args)
