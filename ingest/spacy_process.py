@@ -44,12 +44,25 @@ def can_fork(nlp) -> bool:
     )
 
 
-def _adopt(nlp) -> None:
+def _adopt(nlp, parent: int) -> None:
     global _nlp
     _nlp = nlp
     # Ctrl+C reaches the whole process group: the ingesting process ends the run and
     # then this helper, after the group in hand, rather than both printing a traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with(parent)
+
+
+def _die_with(parent: int) -> None:
+    """The helper goes when the ingesting process goes, however it ends (kill -9, out of
+    memory): Linux's parent-death signal. Without it a killed worker's helper lived on,
+    holding its pipeline's memory, as an orphan nobody would end."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent was gone before the signal was asked for
+        os._exit(1)
 
 
 def _annotate(texts: list[str], limit: int) -> list[list[Sentence]]:
@@ -86,7 +99,7 @@ class SpacyHelper:
                 1,
                 mp_context=multiprocessing.get_context("fork"),
                 initializer=_adopt,
-                initargs=(self.nlp,),  # inherited by the fork, not pickled
+                initargs=(self.nlp, os.getpid()),  # inherited by the fork, not pickled
             )
         try:
             return self._pool.submit(_annotate, list(texts), limit).result()

@@ -1,5 +1,6 @@
 """Ingestion jobs in the store: workers that share a queue, die, fail and are cancelled."""
 
+import glob
 import itertools
 import json
 import os
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import psycopg
@@ -72,6 +74,19 @@ def worker_cmd(*extra):
     return [sys.executable, "-m", "exbert.cli", "worker", "--quiet", *extra]
 
 
+def children(pid: int) -> list[int]:
+    """Live processes whose parent is `pid` (Linux's /proc)."""
+    found = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.split("/")[2]))
+    return found
+
+
 def progress(url, job_id):
     with sessions(url).begin() as s:
         return jobs.progress(s, [job_id])[0]
@@ -105,8 +120,14 @@ def test_a_killed_worker_leaves_its_task_to_another(make_db, tiny_models):
         progress(url, job_id).documents_done >= 8 and rows(url, running)
     ):
         time.sleep(0.02)
+    helpers = children(first.pid)  # spaCy's helper, forked for the worker's second task
+    assert helpers, "the worker should have forked its spaCy helper by its second task"
     first.send_signal(signal.SIGKILL)
     first.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(os.path.exists(f"/proc/{pid}") for pid in helpers):
+        time.sleep(0.05)
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in helpers), "the helper lived on"
     lost = [r[0] for r in rows(url, running)]  # the dead worker's, frozen now
     assert lost, "the worker should have died holding a task"
     assert progress(url, job_id).documents_done < 40, "killed part-way"
