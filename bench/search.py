@@ -199,29 +199,36 @@ def bytes_per_token(url: str) -> tuple[float, float, float]:
     return heap / tokens, index / tokens, rest / tokens
 
 
-def measure(url: str, corpus: str, runs: int, label: str) -> None:
+def measure(url: str, corpus: str, runs: int, label: str, exact_new: bool = True) -> None:
+    """End to end through the app's server, every mode; without `exact_new`, exact scans
+    (seconds each past a few million rows) run only from analysed sentences, which the
+    index's recall needs."""
     from dashapp.app import create_app
     from exbert.config import Settings
 
-    app = create_app(Settings.from_env(database_url=url, model=MODEL))
+    # exact scans past a few million rows take seconds: measured, not cut off
+    app = create_app(Settings.from_env(database_url=url, model=MODEL, query_timeout=600))
     timed_searches(app, corpus, 2, "warm-up")
     # the hits' sentences a fresh process has not read yet (explore/search.py keeps them):
     # the first `runs` searches after a start, then the same kept
     app.server.extensions["exbert"].stored_sentences.clear()
     cold = timed_searches(app, corpus, runs, "cold")[0]
+    # the index first, while it is what the OS has cached: an exact scan of a space
+    # bigger than memory would push it out, which a server searching by index never does
     modes = {
-        "exact": {"exact": True},
         "HNSW": {},
-        "exact, POS=PROPN": {"exact": True, "filters": {"pos": ["PROPN"]}},
         "HNSW, POS=PROPN": {"filters": {"pos": ["PROPN"]}},
+        "exact": {"exact": True},
+        "exact, POS=PROPN": {"exact": True, "filters": {"pos": ["PROPN"]}},
     }
     new, analysed = {}, {}
     for name, kw in modes.items():
-        new[name] = timed_searches(app, corpus, runs, f"new {name}", **kw)[0]
+        if exact_new or name.startswith("HNSW"):
+            new[name] = timed_searches(app, corpus, runs, f"new {name}", **kw)[0]
         # exact and HNSW with the same filter search from the same sentences: recall
         same = "POS" if "POS" in name else "all"
         analysed[name] = timed_searches(app, corpus, runs, same, analysed=True, **kw)
-    for name in modes:
+    for name in sorted(modes, key=lambda m: ("POS" in m, m.startswith("HNSW"))):
         times, answers = analysed[name]
         recall = ""
         if name.startswith("HNSW"):
@@ -235,7 +242,8 @@ def measure(url: str, corpus: str, runs: int, label: str) -> None:
         rows = statistics.mean(len(a["results"]) for a in answers)
         scan = "exact" if answers[0]["exact"] else "HNSW"
         print(
-            f"| {label} | {name} | {_percentiles(new[name])} | {_percentiles(times)} "
+            f"| {label} | {name} | {_percentiles(new[name]) if name in new else '-'} "
+            f"| {_percentiles(times)} "
             f"| {recall or '-'} | {rows:.0f} | {scan} |",
             flush=True,
         )
@@ -278,46 +286,78 @@ def query_vectors(runs: int, tag: str) -> tuple[np.ndarray, list[float]]:
     return np.array(vectors), times
 
 
-def side_by_side(url: str, corpus: str, runs: int, label: str) -> dict:
-    """exBERT's engine, FAISS `IndexFlatIP` over float32 (an exact scan), beside exbert's
-    nearest step, exact and through the HNSW index, on the same vectors (the searched
-    space's stored rows of this corpus, special tokens left out as exbert does) and the
-    same queries, one query at a time as a click sends them. Recall@50 against FAISS's
-    exact answer (ties aside, the same set)."""
+CHUNK_ROWS = 1_000_000  # FAISS's vectors in float32 a million at a time: 1.5 GB
+
+
+def faiss_flat(url: str, corpus: str, queries: np.ndarray, k: int) -> tuple[list[float], list]:
+    """FAISS `IndexFlatIP` over the searched space's stored rows of this corpus (special
+    tokens left out as exbert does), one query at a time: each query's time in ms and
+    its k nearest token ids. Past CHUNK_ROWS rows the scan runs a chunk at a time and a
+    query's time is the sum of its chunks' (a flat scan's cost is linear in the rows), so
+    10M rows need 1.5 GB of memory, not 15."""
     import faiss
     import psycopg
     from pgvector.psycopg import register_vector
+
+    times = np.zeros(len(queries))
+    best = [(np.empty(0, np.float32), np.empty(0, np.int64)) for _ in queries]
+    with psycopg.connect(url) as conn:
+        register_vector(conn)
+        with conn.cursor(name="stored", binary=True) as cur:
+            cur.itersize = 50_000
+            cur.execute(
+                "SELECT v.token_id, v.embedding FROM vectors v "
+                "JOIN vector_spaces sp ON sp.id = v.space_id "
+                "JOIN corpora c ON c.id = v.corpus_id "
+                "WHERE sp.layer = 0 AND sp.kind = 'hidden' AND c.name = %s "
+                "AND v.pos_id IS NOT NULL",
+                (corpus,),
+            )
+            while rows := cur.fetchmany(CHUNK_ROWS):
+                ids = np.array([r[0] for r in rows], dtype=np.int64)
+                stored = np.array([r[1].to_numpy() for r in rows], dtype=np.float32)
+                del rows
+                stored /= np.linalg.norm(stored, axis=1, keepdims=True)
+                flat = faiss.IndexFlatIP(stored.shape[1])
+                flat.add(stored)
+                for i, q in enumerate(queries):
+                    start = time.perf_counter()
+                    scores, found = flat.search(q[None], k)
+                    times[i] += (time.perf_counter() - start) * 1000
+                    s = np.concatenate([best[i][0], scores[0]])
+                    t = np.concatenate([best[i][1], ids[found[0]]])
+                    top = np.argsort(-s)[:k]
+                    best[i] = (s[top], t[top])
+                del flat, stored
+    return times.tolist(), [set(t.tolist()) for _, t in best]
+
+
+def side_by_side(url: str, corpus: str, runs: int, label: str) -> dict:
+    """exBERT's engine, FAISS `IndexFlatIP` over float32 (an exact scan), beside exbert's
+    nearest step, exact and through the HNSW index, on the same vectors and the same
+    queries, one query at a time as a click sends them. Recall@50 against FAISS's exact
+    answer (ties aside, the same set)."""
     from sqlalchemy import text
 
     from db import nearest
     from db.engine import sessions
 
-    with psycopg.connect(url) as conn:
-        register_vector(conn)
-        rows = conn.execute(
-            "SELECT v.token_id, v.embedding FROM vectors v "
-            "JOIN vector_spaces sp ON sp.id = v.space_id JOIN corpora c ON c.id = v.corpus_id "
-            "WHERE sp.layer = 0 AND sp.kind = 'hidden' AND c.name = %s AND v.pos_id IS NOT NULL",
-            (corpus,),
-        ).fetchall()
-    ids = np.array([r[0] for r in rows])
-    stored = np.array([r[1].to_numpy() for r in rows], dtype=np.float32)
-    stored /= np.linalg.norm(stored, axis=1, keepdims=True)
-    flat = faiss.IndexFlatIP(stored.shape[1])
-    flat.add(stored)
     queries, _ = query_vectors(runs + 3, f"side {label}")
     k = 50
-    times: dict[str, list[float]] = {"faiss": [], "exact": [], "hnsw": []}
+    faiss_times, truths = faiss_flat(url, corpus, queries, k)
+    times: dict[str, list[float]] = {"faiss": faiss_times[3:], "exact": [], "hnsw": []}
     recall: dict[str, list[float]] = {"exact": [], "hnsw": []}
     factory = sessions(url)
     with factory() as s:
         space, cid = nearest.locate(s, MODEL, 0, "hidden", corpus)
+        rows = s.scalar(
+            text(
+                "SELECT count(*) FROM vectors "
+                "WHERE space_id = :s AND corpus_id = :c AND pos_id IS NOT NULL"
+            ),
+            {"s": space.id, "c": cid},
+        )
     for i, q in enumerate(queries):
-        start = time.perf_counter()
-        _, found = flat.search(q[None], k)
-        faiss_ms = (time.perf_counter() - start) * 1000
-        truth = set(ids[found[0]].tolist())
-        got = {}
         for mode in ("exact", "hnsw"):
             if mode == "hnsw" and not space.indexed:
                 continue
@@ -325,14 +365,11 @@ def side_by_side(url: str, corpus: str, runs: int, label: str) -> dict:
                 s.execute(text("SELECT 1"))  # the transaction open: what a request has
                 start = time.perf_counter()
                 hits, _ = nearest.nearest(s, space, q, k, cid, exact=mode == "exact")
-                got[mode] = ((time.perf_counter() - start) * 1000, {h.token_id for h in hits})
-        if i < 3:
-            continue  # warm-up
-        times["faiss"].append(faiss_ms)
-        for mode, (ms, found_ids) in got.items():
-            times[mode].append(ms)
-            recall[mode].append(len(found_ids & truth) / k)
-    out = {"rows": len(ids)}
+                ms = (time.perf_counter() - start) * 1000
+            if i >= 3:  # the first 3: warm-up
+                times[mode].append(ms)
+                recall[mode].append(len({h.token_id for h in hits} & truths[i]) / k)
+    out = {"rows": rows}
     for mode, values in times.items():
         if values:
             out[mode] = (statistics.median(values), _p(values, 0.95))
@@ -347,7 +384,7 @@ def side_by_side(url: str, corpus: str, runs: int, label: str) -> dict:
             cells.append(
                 f"{mode} {p50:.1f} / {p95:.1f} ({p50 / f50:.2f}x, recall {out[f'recall_{mode}']:.3f})"
             )
-    print(f"| {label} | {len(ids):,} rows | " + " | ".join(cells) + " |", flush=True)
+    print(f"| {label} | {rows:,} rows | " + " | ".join(cells) + " |", flush=True)
     return out
 
 
@@ -363,7 +400,7 @@ def drop_layer0(url: str) -> None:
         indexes.drop_index(s, nearest.locate(s, MODEL, 0, "hidden")[0].id)
 
 
-def index_layer0(url: str) -> None:
+def index_layer0(url: str, memory_mb: int | None = None) -> None:
     """Build the searched layer's HNSW index and load it into shared buffers, as a
     server that has been searching a while has it (and as pg_prewarm's worker
     restores after a restart); without this the first query near each part of
@@ -375,9 +412,12 @@ def index_layer0(url: str) -> None:
 
     with sessions(url).begin() as s:
         space = nearest.locate(s, MODEL, 0, "hidden")[0]
-        indexes.build_index(s, space.id, space.dim)
+        indexes.build_index(s, space.id, space.dim, memory_mb=memory_mb or indexes.INDEX_MEMORY_MB)
         s.execute(text("CREATE EXTENSION IF NOT EXISTS pg_prewarm"))
-        s.execute(text("SELECT pg_prewarm(:index)"), {"index": indexes.index_name(space.id)})
+        name = indexes.index_name(space.id)
+        # into the OS's cache whole (an index bigger than shared buffers), then buffers
+        s.execute(text("SELECT pg_prewarm(:index, 'read')"), {"index": name})
+        s.execute(text("SELECT pg_prewarm(:index)"), {"index": name})
 
 
 def main() -> None:
@@ -391,6 +431,12 @@ def main() -> None:
         "--synthetic", type=int, action="append", default=[], help="synthetic corpus size"
     )
     parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument(
+        "--index-memory-gb",
+        type=float,
+        default=4,
+        help="maintenance_work_mem for the index builds (10M rows need ~16 to build in memory)",
+    )
     parser.add_argument(
         "--skip-demo-measure",
         action="store_true",
@@ -417,22 +463,25 @@ def main() -> None:
             if not args.skip_demo_measure:
                 drop_layer0(url)
                 side_by_side(url, "wiki", args.runs, "demo, no index")
-            index_layer0(url)  # as a first search of the layer does (EXBERT_INDEX=searched)
+            index_layer0(
+                url, int(args.index_memory_gb * 1024)
+            )  # as a first search of the layer does (EXBERT_INDEX=searched)
             if not args.skip_demo_measure:
                 side_by_side(url, "wiki", args.runs, "demo")
                 measure(url, "wiki", args.runs, "demo (wiki, MiniLM)")
         for n in args.synthetic:
             url = migrate.fresh_database(base, f"exbert_bench_synth_{n}")
             build_synthetic(url, n, base_vectors)
-            side_by_side(url, "synthetic", args.runs, f"synthetic {n // 1000}k, no index")
+            size = f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n // 1000}k"
+            side_by_side(url, "synthetic", args.runs, f"synthetic {size}, no index")
             start = time.perf_counter()
-            index_layer0(url)
+            index_layer0(url, int(args.index_memory_gb * 1024))
             print(
                 f"  HNSW index over {n} vectors built in {time.perf_counter() - start:.0f} s",
                 flush=True,
             )
-            side_by_side(url, "synthetic", args.runs, f"synthetic {n // 1000}k")
-            measure(url, "synthetic", args.runs, f"synthetic {n // 1000}k")
+            side_by_side(url, "synthetic", args.runs, f"synthetic {size}")
+            measure(url, "synthetic", args.runs, f"synthetic {size}", exact_new=n < 2_000_000)
 
 
 if __name__ == "__main__":
