@@ -86,31 +86,33 @@ def measure(base: str, docs, runner, nlp, args) -> tuple:
     return floors, runs, summary, stored, f_sent, f_tok
 
 
-def with_workers(
-    base: str, docs, counts: list[int], model: str, floor_secs: float, repeat: int = 1
-) -> None:
+def with_workers(base: str, docs, counts: list[int], model: str, floor_run, repeat: int) -> None:
     """The same documents queued as one job and ingested by N local `exbert worker`
     processes (torch threads shared out over the cores), each N `repeat` times into a
-    fresh database (the last one dropped and checkpointed first), beside the floor
-    measured in the same run; medians."""
+    fresh database (the last one dropped and checkpointed first), each run right after a
+    floor run (`floor_run()` seconds), so that a machine whose speed drifts (this one's
+    floor went from 13 to 48 s within an hour) compares like with like; medians, and
+    each run's time over its own floor."""
     print(
         "| workers | enqueue s | ingest s (first claim to last task) | tokens/s | wall s (with start-up) "
-        "| ingest over the floor | runs |"
+        "| floor s | ingest over the floor | each run over its floor |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     url = None
     for n in counts:
-        runs = []
+        runs, floors = [], []
         for i in range(repeat):
             if url is not None:
                 settle(base, url)
+            floors.append(floor_run())
             url, measured = _workers_once(base, docs, n, model, f"{n}_{i}")
             runs.append(measured)
         queued, secs, tokens, wall = (statistics.median(x) for x in zip(*runs, strict=True))
-        each = ", ".join(f"{r[1]:.1f}" for r in runs)
+        over = [r[1] / f - 1 for r, f in zip(runs, floors, strict=True)]
+        each = ", ".join(f"{100 * x:+.0f}%" for x in over)
         print(
             f"| {n} | {queued:.2f} | {secs:.1f} | {tokens / secs:.0f} | {wall:.1f} "
-            f"| {100 * (secs / floor_secs - 1):+.0f}% | {each} |",
+            f"| {statistics.median(floors):.1f} | {100 * statistics.median(over):+.0f}% | {each} |",
             flush=True,
         )
 
@@ -189,7 +191,7 @@ def main() -> None:
         "--workers",
         default=None,
         help="e.g. 1,2: ingest through the job queue with that many local worker processes, "
-        "--repeat times each, compared with the floor (medians of --repeat runs)",
+        "--repeat times each, each run right after a floor run and compared with it",
     )
     parser.add_argument(
         "--enqueue", type=int, default=0, help="also time enqueueing this many documents"
@@ -217,9 +219,10 @@ def main() -> None:
                 enqueue_many(base, docs, args.enqueue)
             if args.workers:
                 counts = [int(x) for x in args.workers.split(",")]
-                floors = [floor(docs, runner, nlp, args.batch)[0] for _ in range(args.repeat)]
-                print(f"floor (spaCy + model in this process): {statistics.median(floors):.1f} s")
-                with_workers(base, docs, counts, args.model, statistics.median(floors), args.repeat)
+                with_workers(
+                    base, docs, counts, args.model,
+                    lambda: floor(docs, runner, nlp, args.batch)[0], args.repeat,
+                )  # fmt: skip
         return
     with scratch_server() as base:
         floors, runs, summary, stored, f_sent, f_tok = measure(base, docs, runner, nlp, args)
