@@ -56,7 +56,9 @@ def _adopt(nlp, parent: int) -> None:
 def _die_with(parent: int) -> None:
     """The helper goes when the ingesting process goes, however it ends (kill -9, out of
     memory): Linux's parent-death signal. Without it a killed worker's helper lived on,
-    holding its pipeline's memory, as an orphan nobody would end."""
+    holding its pipeline's memory, as an orphan nobody would end. (The signal comes when
+    the thread that forked the helper ends: the thread that runs the ingestion, which
+    closes the helper before it ends.)"""
     import ctypes
 
     pr_set_pdeathsig = 1
