@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def floor(docs, runner, nlp, batch: int) -> tuple[float, int, int]:
     """spaCy + batched model inference, nothing stored: (seconds, sentences, tokens)."""
     from exbert.annotate import link_words
-    from ingest.pipeline import annotate_documents
+    from ingest.text import annotate_documents
 
     start = time.perf_counter()
     sentences = tokens = 0

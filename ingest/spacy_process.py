@@ -24,6 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from exbert.shapes import Sentence
+from ingest import text
 
 # components that run torch: a forked child would share the parent's thread pools
 TORCH_COMPONENTS = ("transformer", "curated_transformer", "trf_tok2vec")
@@ -68,13 +69,11 @@ def _die_with(parent: int) -> None:
 
 
 def _annotate(texts: list[str], limit: int) -> list[list[Sentence]]:
-    from ingest.pipeline import annotate_documents
-
-    return annotate_documents(texts, _nlp, limit)
+    return text.annotate_documents(texts, _nlp, limit)
 
 
 class SpacyHelper:
-    """Annotates groups of documents as `ingest.pipeline.annotate_documents` does: the
+    """Annotates groups of documents as `ingest.text.annotate_documents` does: the
     first group here, the rest in a forked helper process (see the module's note)."""
 
     def __init__(self, nlp, use_process: bool | None = None):
@@ -89,13 +88,11 @@ class SpacyHelper:
         return None if self._pool is None else self._pool.submit(os.getpid).result()
 
     def annotate(self, texts: Sequence[str], limit: int) -> list[list[Sentence]]:
-        from ingest.pipeline import annotate_documents
-
         self.groups += 1
         if not texts:
             return []
         if not self.use_process or self.groups == 1:
-            return annotate_documents(texts, self.nlp, limit)
+            return text.annotate_documents(texts, self.nlp, limit)
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 1,

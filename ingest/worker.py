@@ -30,7 +30,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from db import indexes, jobs
 from exbert.annotate import load_spacy
 from exbert.model import ModelError, load_model
-from ingest.pipeline import GroupError, Ingestor, IngestSummary
+from ingest.groups import GroupError, IngestSummary
+from ingest.pipeline import Ingestor
 from ingest.readers import RawDocument
 
 log = logging.getLogger("exbert.worker")

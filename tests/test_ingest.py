@@ -17,8 +17,9 @@ from db.engine import sessions
 from exbert.cli import main
 from exbert.model import load_model
 from exbert.vectors import unit, unit_heads
-from ingest.pipeline import Ingestor, chunk_text
+from ingest.pipeline import Ingestor
 from ingest.readers import RawDocument
+from ingest.text import chunk_text
 
 DOCS = [
     RawDocument("a.txt", "The cat sat on the mat. Then it slept in New York."),
@@ -135,12 +136,12 @@ def test_ingest_is_idempotent(db_url, tiny_models, nlp):
 def test_rows_handed_to_the_writer_early_store_the_same(make_db, tiny_models, nlp, monkeypatch):
     """Big documents go to the writer as soon as HOLD_SENTENCES is reached, not
     at the end of their group; what is stored must not change."""
-    import ingest.pipeline
+    import ingest.groups
 
     whole, early = make_db(), make_db()
     runner = load_model(tiny_models["bert-mlm"])
     Ingestor(sessions(whole), runner, "test", nlp=nlp).run(DOCS + MORE)
-    monkeypatch.setattr(ingest.pipeline, "HOLD_SENTENCES", 1)
+    monkeypatch.setattr(ingest.groups, "HOLD_SENTENCES", 1)
     summary = Ingestor(sessions(early), runner, "test", nlp=nlp).run(DOCS + MORE, group=3)
     assert (summary.documents_added, summary.sentences) == (4, 8)
     assert snapshot(early) == snapshot(whole)
@@ -486,7 +487,7 @@ def test_a_model_added_twice_to_a_stored_document_is_stored_once(db_url, tiny_mo
 
 
 def test_the_summary_line_says_rates_and_only_the_problems_there_were():
-    from ingest.pipeline import IngestSummary
+    from ingest.groups import IngestSummary
     from ingest.readers import ReadError
 
     line = IngestSummary(2, 1, 10, 0, 200, 4.0).line()
@@ -528,7 +529,7 @@ def test_the_same_text_in_two_corpora_is_stored_in_each_with_its_metadata(db_url
 def test_sentences_of_a_chunked_document_keep_their_place_in_it(nlp):
     """A document longer than spaCy takes is read in chunks; each sentence's offset is
     still its place in the whole document."""
-    from ingest.pipeline import annotate_documents
+    from ingest.text import annotate_documents
 
     para = "The cat sat on the mat. A dog barked at the mailman. "
     text = para * 20
@@ -658,16 +659,17 @@ def test_a_rerun_reads_no_stored_document_with_spacy_again(db_url, tiny_models, 
     """Resuming a big corpus must not spend spaCy's or the model's time on what is stored
     already."""
     from ingest import pipeline
+    from ingest import text as text_side
 
     ingest(db_url, tiny_models["bert-mlm"], DOCS, nlp=nlp)
     read = []
-    annotate = pipeline.annotate_documents
+    annotate = text_side.annotate_documents
 
     def reading(texts, *args, **kwargs):
         read.extend(texts)
         return annotate(texts, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "annotate_documents", reading)
+    monkeypatch.setattr(text_side, "annotate_documents", reading)
     model_rows = pipeline.Ingestor._model_rows
     ran = []
 
@@ -695,7 +697,7 @@ def test_a_limit_holds_when_a_model_is_added_to_stored_documents(db_url, tiny_mo
 
 
 def test_over_long_sentences_are_counted_and_the_rest_stored(db_url, tiny_models, nlp):
-    from ingest.pipeline import MAX_SENTENCE_CHARS
+    from ingest.text import MAX_SENTENCE_CHARS
 
     long = "word " * (MAX_SENTENCE_CHARS // 5 + 10)
     doc = RawDocument("long.txt", "A short sentence comes first.\n\n" + long.strip() + ".")

@@ -10,8 +10,8 @@ import signal
 import pytest
 import spacy
 
-from ingest.pipeline import annotate_documents
 from ingest.spacy_process import HelperStopped, SpacyHelper, can_fork
+from ingest.text import annotate_documents
 
 GROUPS = [
     ["The cat sat on the mat. Then it slept in New York.", "A dog barked."],
