@@ -138,7 +138,16 @@ def _workers_once(base: str, docs, n: int, model: str, tag: str) -> tuple[str, t
     env = {**os.environ, "EXBERT_DATABASE_URL": url, "OMP_NUM_THREADS": threads}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "exbert.cli", "worker", "--exit-when-idle", "--quiet"],
+            [
+                sys.executable,
+                "-m",
+                "exbert.cli",
+                "worker",
+                "--exit-when-idle",
+                "--model",
+                model,
+                "--quiet",
+            ],
             env=env,
         )
         for _ in range(n)

@@ -64,6 +64,18 @@ class Worker:
         self.stop = threading.Event()
         self._nlp = None
 
+    def prepare(self, model: str | None = None) -> None:
+        """Load spaCy, and `model` if given (the default model: most jobs name it), before
+        the first claim, so that a task's time is ingestion's: loading them after the claim
+        took 2.6-2.8 s of a 1,000-sentence job (docs/scaling.md). A model that fails to load
+        here fails the tasks that name it, later, with the reason."""
+        self._spacy()
+        if model:
+            try:
+                load_model(model, device=self.device)
+            except ModelError as err:
+                log.warning("model %s not loaded ahead: %s", model, err)
+
     def run(
         self,
         exit_when_idle: bool = False,
@@ -227,16 +239,19 @@ class Worker:
         for space_id, dim, _ in todo:
             indexes.build_concurrently(url, space_id, dim)
 
+    def _spacy(self):  # noqa: ANN202
+        if self._nlp is None:
+            self._nlp = load_spacy(self.spacy_model) if self.spacy_model else load_spacy()
+        return self._nlp
+
     def _ingestor(self, task: jobs.Task) -> Ingestor:
         """An ingestor for the task's corpus and model, made afresh for each run of a job's
         tasks (a few quick queries): the corpus may have been removed and made again since
         the last one, under a new id. The model and spaCy stay loaded."""
-        if self._nlp is None:
-            self._nlp = load_spacy(self.spacy_model) if self.spacy_model else load_spacy()
         runner = load_model(task.model, device=self.device)
         batch = 128 if runner.device.type == "cuda" else 32  # a GPU wants wider batches
         return Ingestor(
-            self.sessions, runner, task.corpus, task.layers, batch, nlp=self._nlp,
+            self.sessions, runner, task.corpus, task.layers, batch, nlp=self._spacy(),
             description=task.description,
         )  # fmt: skip
 

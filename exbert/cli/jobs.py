@@ -70,6 +70,8 @@ def queue_and_follow(
                 str(job_id),
                 "--device",
                 device,
+                "--model",
+                model,
                 "--quiet",
             ],
             env=env,
@@ -124,10 +126,21 @@ def _line(p) -> str:
     help="Where models run: a GPU when present (auto), or as told.",
 )
 @click.option("--job", "job_id", type=int, default=None, help="Work only on this job.")
+@click.option(
+    "--model",
+    default=None,
+    help="The model to load before the first job (default: EXBERT_MODEL); a job naming "
+    "another loads it when claimed.",
+)
 @click.option("--lease", type=float, default=30.0, hidden=True, help="Lease seconds (tests).")
 @click.option("--quiet", is_flag=True, hidden=True)
 def worker(
-    exit_when_idle: bool, device: str, job_id: int | None, lease: float, quiet: bool
+    exit_when_idle: bool,
+    device: str,
+    job_id: int | None,
+    model: str | None,
+    lease: float,
+    quiet: bool,
 ) -> None:
     """Ingest queued jobs: claim a task, ingest its documents, repeat. Run as many as the
     machines allow, on any machine that reaches the database (EXBERT_DATABASE_URL); a
@@ -157,6 +170,9 @@ def worker(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if not quiet:
+        click.echo(f"worker {w.name} on {chosen.type}: loading spaCy and {model or config.model}")
+    w.prepare(model or config.model)
     if not quiet:
         click.echo(f"worker {w.name} on {chosen.type}: waiting for jobs (Ctrl+C stops)")
 
