@@ -574,7 +574,7 @@ def test_a_worker_loads_its_model_before_the_first_claim_and_a_bad_one_only_fail
 
     url, model = make_db(), tiny_models["bert-mlm"]
     models._load.cache_clear()
-    worker = Worker(sessions(url))
+    worker = Worker(sessions(url), device="cpu")  # loaded for the device the tasks use
     worker.prepare(model)
     loaded = models._load.cache_info()
     assert loaded.currsize == 1
@@ -588,3 +588,89 @@ def test_a_worker_loads_its_model_before_the_first_claim_and_a_bad_one_only_fail
         env={"EXBERT_DATABASE_URL": url},
     )
     assert out.exit_code == 0, out.output
+
+
+def test_held_tasks_keep_their_leases_while_they_are_read_and_written(
+    make_db, tiny_models, monkeypatch
+):
+    """The heartbeat renews every task a worker holds (the one being read, the one being
+    written), however long between the worker's checks: a task whose lease ran out is
+    another worker's to take and ingest again."""
+    url, model = make_db(), tiny_models["bert-mlm"]
+    job = queue(url, model, DOCS[:16])  # two tasks
+    model_rows, write_new = Ingestor._model_rows, Ingestor._write_new
+
+    def slow(real):
+        def run(self, *args):
+            time.sleep(2.0)  # longer than the lease
+            return real(self, *args)
+
+        return run
+
+    monkeypatch.setattr(Ingestor, "_model_rows", slow(model_rows))
+    monkeypatch.setattr(Ingestor, "_write_new", slow(write_new))
+    worker = Worker(sessions(url), lease_seconds=1.5)
+    worker.check_every = float("inf")  # only the heartbeat renews after the first check
+    thread = threading.Thread(target=lambda: worker.run(exit_when_idle=True, job_id=job))
+    thread.start()
+    lapsed = (
+        "SELECT id FROM job_tasks "
+        "WHERE status = 'running' AND (lease_until IS NULL OR lease_until < now())"
+    )
+    seen = set()
+    while thread.is_alive():  # what another worker's claim would take over
+        seen.update(r[0] for r in rows(url, lapsed))
+        time.sleep(0.05)
+    thread.join()
+    assert seen == set(), "a held task's lease ran out"
+    assert rows(url, "SELECT status, attempts FROM job_tasks ORDER BY id") == [("done", 1)] * 2
+
+
+def test_a_document_with_nothing_to_store_is_rejected_with_its_reason_and_the_rest_stored(
+    db_url, tiny_models
+):
+    model = tiny_models["bert-mlm"]
+    empty = {"source": "one-long-line.txt", "text": "x" * 3000, "meta": {}}
+    titled = {**DOCS[0], "meta": {"title": "Zürich 'quoted'"}}
+    job = queue(db_url, model, [titled, empty, DOCS[1]], corpus="r")
+    Worker(sessions(db_url)).run(exit_when_idle=True, job_id=job)
+    state = progress(db_url, job)
+    assert (state.status, state.documents_added, state.documents_rejected) == ("done", 2, 1)
+    (rejected,) = rows(db_url, "SELECT rejected FROM job_tasks WHERE job_id = %s", (job,))[0]
+    assert rejected == [
+        {"source": "one-long-line.txt", "message": "has no sentence exbert can store"}
+    ]
+    assert rows(db_url, "SELECT source, metadata FROM documents ORDER BY source") == [
+        ("00.txt", {"title": "Zürich 'quoted'"}),
+        ("01.txt", {}),
+    ]
+
+
+def test_a_stopped_worker_gives_its_task_back_after_the_document_in_hand(
+    make_db, tiny_models, monkeypatch
+):
+    """Ctrl+C or SIGTERM: the document in hand is stored whole, the task goes back to the
+    queue (not cancelled, not failed, its attempt not counted), and another worker
+    finishes the job as if nothing had happened."""
+    url, model = make_db(), tiny_models["bert-mlm"]
+    job = queue(url, model, DOCS[:16])  # two tasks of 8 documents
+    worker = Worker(sessions(url))
+    model_rows = Ingestor._model_rows
+
+    def stopping(self, sentences):
+        worker.stop.set()  # as the signal handler does, while a document is read
+        return model_rows(self, sentences)
+
+    monkeypatch.setattr(Ingestor, "_model_rows", stopping)
+    statuses = []
+    worker.run(exit_when_idle=True, job_id=job, on_task=lambda t, st: statuses.append(st))
+    monkeypatch.undo()
+    assert statuses == ["stopped"]
+    assert (
+        rows(url, "SELECT status, attempts, worker FROM job_tasks ORDER BY id")
+        == [("queued", 0, None)] * 2
+    )
+    assert store_contents(url)["counts"][0] == 1 and store_contents(url)["partial"] == 0
+    Worker(sessions(url)).run(exit_when_idle=True, job_id=job)
+    assert progress(url, job).status == "done"
+    assert store_contents(url) == clean_store(make_db, model, DOCS[:16])
