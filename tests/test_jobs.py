@@ -674,3 +674,34 @@ def test_a_stopped_worker_gives_its_task_back_after_the_document_in_hand(
     Worker(sessions(url)).run(exit_when_idle=True, job_id=job)
     assert progress(url, job).status == "done"
     assert store_contents(url) == clean_store(make_db, model, DOCS[:16])
+
+
+def test_a_task_whose_document_cannot_be_read_fails_with_the_reason_and_the_rest_are_done(
+    make_db, tiny_models, monkeypatch
+):
+    """A failure while a task is read (spaCy, the model) is that task's: it fails saying
+    why, once, and the job's other tasks (one read ahead meanwhile among them) are done."""
+    url, model = make_db(), tiny_models["bert-mlm"]
+    docs = [dict(d) for d in DOCS[:24]]  # three tasks; the second holds the poison
+    docs[10]["text"] = "Poison is here. It cannot be read."
+    job = queue(url, model, docs)
+    model_rows = Ingestor._model_rows
+
+    def poisoned(self, sentences):
+        if any("Poison" in text for text, _ in sentences):
+            raise ValueError("the model cannot read this document")
+        return model_rows(self, sentences)
+
+    monkeypatch.setattr(Ingestor, "_model_rows", poisoned)
+    worker = Worker(sessions(url))
+    thread = threading.Thread(target=lambda: worker.run(exit_when_idle=True, job_id=job))
+    thread.start()
+    thread.join(timeout=120)
+    worker.stop.set()  # a failure blamed on no task would be retried for ever
+    thread.join()
+    assert rows(url, "SELECT status, attempts, error FROM job_tasks ORDER BY id") == [
+        ("done", 1, None),
+        ("failed", 1, "the model cannot read this document"),
+        ("done", 1, None),
+    ]
+    assert progress(url, job).documents_added == 16
