@@ -705,3 +705,31 @@ def test_a_task_whose_document_cannot_be_read_fails_with_the_reason_and_the_rest
         ("done", 1, None),
     ]
     assert progress(url, job).documents_added == 16
+
+
+def test_a_task_written_in_several_transactions_ends_only_after_the_last(
+    make_db, tiny_models, monkeypatch
+):
+    """Big documents go to the writer as they are read (HOLD_SENTENCES), so one task may be
+    several writes in flight: it is done only once every one of them has committed."""
+    import ingest.groups
+
+    url, model = make_db(), tiny_models["bert-mlm"]
+    queue(url, model, DOCS[:16])  # two tasks of 8 documents, each document its own write
+    monkeypatch.setattr(ingest.groups, "HOLD_SENTENCES", 1)
+    write_new = Ingestor._write_new
+
+    def slow_write(self, items):
+        time.sleep(0.2)  # the later writes still pending when the first is collected
+        return write_new(self, items)
+
+    monkeypatch.setattr(Ingestor, "_write_new", slow_write)
+    stored_when_ended = []
+
+    def ended(task, status):
+        sources = [d["source"] for d in task.documents]
+        (n,) = rows(url, "SELECT count(*) FROM documents WHERE source = ANY(%s)", (sources,))[0]
+        stored_when_ended.append((status, n))
+
+    Worker(sessions(url)).run(exit_when_idle=True, on_task=ended)
+    assert stored_when_ended == [("done", 8)] * 2
