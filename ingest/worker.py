@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import indexes, jobs
-from exbert.annotate import load_spacy
+from exbert.annotate import AnnotationError, load_spacy
 from exbert.model import ModelError, load_model
 from ingest.groups import GroupError, IngestSummary
 from ingest.pipeline import Ingestor
@@ -68,13 +68,13 @@ class Worker:
         """Load spaCy, and `model` if given (the default model: most jobs name it), before
         the first claim, so that a task's time is ingestion's: loading them after the claim
         took 2.6-2.8 s of a 1,000-sentence job (docs/scaling.md). A model that fails to load
-        here fails the tasks that name it, later, with the reason."""
-        self._spacy()
-        if model:
-            try:
+        here (or spaCy) fails the tasks that need it, later, with the reason."""
+        try:
+            self._spacy()
+            if model:
                 load_model(model, device=self.device)
-            except ModelError as err:
-                log.warning("model %s not loaded ahead: %s", model, err)
+        except (ModelError, AnnotationError, OSError) as err:
+            log.warning("not loaded ahead (%s): %s", model, err)
 
     def run(
         self,
