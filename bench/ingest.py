@@ -119,13 +119,11 @@ def with_workers(base: str, docs, counts: list[int], model: str, floor_run, repe
 
 def _workers_once(base: str, docs, n: int, model: str, tag: str) -> tuple[str, tuple]:
     """One job through n workers: (its database, (enqueue s, ingest s, tokens, wall s))."""
-    import subprocess
-    import sys
-
     import psycopg
 
     from db import jobs, migrate
     from db.engine import sessions
+    from ingest.worker import start_local
 
     url = migrate.fresh_database(base, f"exbert_bench_w{os.getpid()}_{tag}")
     started = time.perf_counter()
@@ -134,24 +132,9 @@ def _workers_once(base: str, docs, n: int, model: str, tag: str) -> tuple[str, t
             s, "bench", model, [{"source": d.source, "text": d.text, "meta": d.meta} for d in docs]
         )
     queued = time.perf_counter() - started
-    threads = str(max(1, (os.cpu_count() or 1) // n))
-    env = {**os.environ, "EXBERT_DATABASE_URL": url, "OMP_NUM_THREADS": threads}
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "exbert.cli",
-                "worker",
-                "--exit-when-idle",
-                "--model",
-                model,
-                "--quiet",
-            ],
-            env=env,
-        )
-        for _ in range(n)
-    ]
+    procs = start_local(
+        n, "--model", model, "--quiet", env={**os.environ, "EXBERT_DATABASE_URL": url}
+    )
     for p in procs:
         p.wait()
     wall = time.perf_counter() - started

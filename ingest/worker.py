@@ -256,6 +256,18 @@ class Worker:
         )  # fmt: skip
 
 
+def start_local(n: int, *args: str, env: dict[str, str] | None = None) -> list:
+    """n `exbert worker --exit-when-idle ARGS` processes on this machine, the cores shared
+    out between them (N workers each running torch on every core slow each other down)."""
+    import subprocess
+    import sys
+
+    threads = str(max(1, (os.cpu_count() or 1) // n))
+    env = {**(os.environ if env is None else env), "OMP_NUM_THREADS": threads}
+    command = [sys.executable, "-m", "exbert.cli", "worker", "--exit-when-idle", *args]
+    return [subprocess.Popen(command, env=env) for _ in range(n)]
+
+
 def wait_for(
     sessions: sessionmaker[Session],
     job_id: int,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
 from collections.abc import Iterable
 
@@ -31,7 +30,7 @@ def queue_and_follow(
 
     from db import jobs
     from ingest.readers import ReadError
-    from ingest.worker import wait_for
+    from ingest.worker import start_local, wait_for
 
     sessions = open_store()
     docs, rejected, chars, sentences = [], [], 0, 0
@@ -54,30 +53,9 @@ def queue_and_follow(
         click.echo("Workers ingest it: exbert worker (here or on any machine that reaches the "
                    "database); follow it with exbert jobs.")  # fmt: skip
         return
-    import os
-
-    # the cores shared out: N workers each running torch on all cores slow each other down
-    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "exbert.cli",
-                "worker",
-                "--exit-when-idle",
-                "--job",
-                str(job_id),
-                "--device",
-                device,
-                "--model",
-                model,
-                "--quiet",
-            ],
-            env=env,
-        )
-        for _ in range(workers)
-    ]
+    procs = start_local(
+        workers, "--job", str(job_id), "--device", device, "--model", model, "--quiet"
+    )
     bar = tqdm(total=len(docs) + len(rejected), unit="doc", desc=f"ingest {corpus}",
                dynamic_ncols=True, disable=None)  # fmt: skip
 
