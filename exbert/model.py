@@ -67,6 +67,24 @@ class Analysis:
         return self.predictions is not None
 
 
+@dataclass
+class LayerVectors:
+    """One layer's vectors of one input's tokens (`ModelRunner.layer_vectors`)."""
+
+    text: str
+    tokens: list[Token]
+    vectors: np.ndarray  # [token, dim] float32
+    truncated: bool = False
+
+
+class _Reached(Exception):  # noqa: N818 - not an error: the layer asked for is done
+    """Raised from a hook to end a forward pass at the layer asked for."""
+
+    def __init__(self, value: torch.Tensor):
+        super().__init__()
+        self.value = value
+
+
 def detect_kind(architectures: Sequence[str] | None) -> str:
     """mlm, causal or encoder, from the architectures a config declares."""
     for arch in architectures or ():
@@ -124,6 +142,7 @@ class ModelRunner:
         self._lock = threading.Lock()
         self._captured: list[torch.Tensor] = []
         self._ablate: dict[int, tuple[int, ...]] = {}  # layer -> heads zeroed in this forward
+        self._stop_at: tuple[str, int] | None = None  # (kind, layer) where `layer_vectors` stops
         self._hook_context_modules()
 
     @property
@@ -170,16 +189,42 @@ class ModelRunner:
                 context = context.clone()
                 context.view(*context.shape[:-1], self.heads, -1)[..., list(heads), :] = 0
             self._captured.append(context.detach())
+            if self._stop_at == ("context", len(self._captured) - 1):
+                raise _Reached(context)
             return (context, *args[1:]) if heads else None
 
         for module in modules:
             module.register_forward_pre_hook(capture)
+        self._stops_after_blocks = self._hook_blocks(modules)
         # Shared layers (ALBERT) run one module several times; order of calls is layer order.
         self._context_dim = int(
             getattr(modules[0], "in_features", 0)
             or getattr(modules[0], "nx", 0)
             or self.hidden_size
         )
+
+    def _hook_blocks(self, context_modules: list[torch.nn.Module]) -> bool:
+        """A forward hook on each layer's block (the stack whose i-th block holds the i-th
+        attention output module), so that `layer_vectors` can stop after one; False where
+        no such stack exists (layers that share one module, as ALBERT's)."""
+        if len(context_modules) != self.layers:
+            return False
+        for module in self.model.modules():
+            if not isinstance(module, torch.nn.ModuleList) or len(module) != self.layers:
+                continue
+            if not all(
+                any(m is c for m in block.modules())
+                for block, c in zip(module, context_modules, strict=True)
+            ):
+                continue
+            for i, block in enumerate(module):
+                block.register_forward_hook(functools.partial(self._block_done, i))
+            return True
+        return False
+
+    def _block_done(self, layer: int, _module: torch.nn.Module, _args: tuple, output) -> None:  # noqa: ANN001
+        if self._stop_at == ("hidden", layer):
+            raise _Reached(output[0] if isinstance(output, tuple) else output)
 
     # -- analysis ---------------------------------------------------------------
 
@@ -212,15 +257,7 @@ class ModelRunner:
             if not isinstance(text, str) or not text.strip():
                 raise ModelError("The input is empty: type a sentence.")
         masks = [tuple(m) for m in (masks or [()] * len(texts))]
-        enc = self.tokenizer(
-            texts,
-            truncation=True,
-            max_length=self.max_tokens,
-            padding=True,
-            return_offsets_mapping=True,
-            return_special_tokens_mask=True,
-            return_tensors="pt",
-        )
+        enc = self._encode(texts)
         input_ids = enc["input_ids"].clone()
         for row, positions in enumerate(masks):
             length = int(enc["attention_mask"][row].sum())
@@ -251,14 +288,7 @@ class ModelRunner:
         results = []
         for row, text in enumerate(texts):
             n = int(enc["attention_mask"][row].sum())
-            ids = enc["input_ids"][row, :n].tolist()
-            offsets = enc["offset_mapping"][row, :n].tolist()
-            special = enc["special_tokens_mask"][row, :n].tolist()
-            pieces = self.tokenizer.convert_ids_to_tokens(ids)
-            tokens = [
-                Token(position=i, text=p, is_special=bool(sp), start=int(s), end=int(e))
-                for i, (p, (s, e), sp) in enumerate(zip(pieces, offsets, special, strict=True))
-            ]
+            tokens = self._tokens(enc, row, n)
             results.append(
                 Analysis(
                     text=text,
@@ -273,6 +303,70 @@ class ModelRunner:
                 )
             )
         return results
+
+    def layer_vectors(self, text: str, layer: int, kind: str = "hidden") -> LayerVectors:
+        """One layer's vectors of every token of one input: "hidden", the layer's output
+        (`Analysis.hidden_states[layer + 1]`), or "context", its heads' contexts
+        (`Analysis.contexts[layer]`). The model runs only as far as that layer, which is
+        all a search from a sentence not analysed before needs: layer 0 of a 6-layer
+        model costs a fraction of a whole forward pass."""
+        if kind not in ("hidden", "context"):
+            raise ModelError(f'kind must be "hidden" or "context", not {kind!r}.')
+        if not isinstance(layer, int) or not 0 <= layer < self.layers:
+            raise ModelError(f"layer must be between 0 and {self.layers - 1} for {self.name}.")
+        if not isinstance(text, str) or not text.strip():
+            raise ModelError("The input is empty: type a sentence.")
+        enc = self._encode([text])
+        # the last layer's output is not the last hidden state where a final norm
+        # follows (GPT-2, Llama): that one needs the whole pass
+        stop = (
+            (kind, layer)
+            if kind == "context" or (self._stops_after_blocks and layer < self.layers - 1)
+            else None
+        )
+        with self._lock, torch.inference_mode():
+            self._captured.clear()
+            self._stop_at = stop
+            try:
+                out = self.model(
+                    input_ids=enc["input_ids"].to(self.device),
+                    attention_mask=enc["attention_mask"].to(self.device),
+                    output_hidden_states=True,
+                )
+                values = out.hidden_states[layer + 1] if kind == "hidden" else self._captured[layer]
+            except _Reached as reached:
+                values = reached.value
+            finally:
+                self._captured.clear()
+                self._stop_at = None
+        n = int(enc["attention_mask"][0].sum())
+        return LayerVectors(
+            text=text,
+            tokens=self._tokens(enc, 0, n),
+            vectors=values[0, :n].float().cpu().numpy(),
+            truncated=bool(enc.encodings[0].overflowing),
+        )
+
+    def _encode(self, texts: list[str]):  # noqa: ANN202 - a tokenizer's BatchEncoding
+        return self.tokenizer(
+            texts,
+            truncation=True,
+            max_length=self.max_tokens,
+            padding=True,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+            return_tensors="pt",
+        )
+
+    def _tokens(self, enc, row: int, n: int) -> list[Token]:  # noqa: ANN001
+        ids = enc["input_ids"][row, :n].tolist()
+        offsets = enc["offset_mapping"][row, :n].tolist()
+        special = enc["special_tokens_mask"][row, :n].tolist()
+        pieces = self.tokenizer.convert_ids_to_tokens(ids)
+        return [
+            Token(position=i, text=p, is_special=bool(sp), start=int(s), end=int(e))
+            for i, (p, (s, e), sp) in enumerate(zip(pieces, offsets, special, strict=True))
+        ]
 
     def _check_ablation(self, ablate: dict | None) -> dict[int, tuple[int, ...]]:
         out = {}

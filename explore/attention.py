@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from exbert.annotate import AnnotationError, annotate, link_words, load_spacy
-from exbert.model import Analysis, ModelError
+from exbert.model import Analysis, LayerVectors, ModelError
 from exbert.shapes import Token, Word
 from explore.cache import LRU
 from explore.errors import UserError
@@ -109,6 +109,24 @@ class AttentionViews:
                 raise UserError(str(err)) from err
 
         return self._runs.get((runner.name, text, key), compute)
+
+    def layer_vectors(self, model: object, sentence: object, layer: int, kind: str) -> LayerVectors:
+        """One layer's vectors of a sentence's tokens (a search's query): from the model's
+        run when the sentence has been analysed, else from a pass that stops at that layer
+        (not kept: the attention page's run is the whole one)."""
+        runner = self.models.runner(model)
+        text = check_sentence(sentence)
+        done = self._runs.known([(runner.name, text, ())])
+        if done:
+            (analysis,) = done.values()
+            values = (
+                analysis.hidden_states[layer + 1] if kind == "hidden" else analysis.contexts[layer]
+            )
+            return LayerVectors(text, analysis.tokens, values, analysis.truncated)
+        try:
+            return runner.layer_vectors(text, layer, kind)
+        except ModelError as err:
+            raise UserError(str(err)) from err
 
     def ablated(
         self, model: object, sentence: object, masks: object, ablate: dict[int, list[int]]

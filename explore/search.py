@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from db import labels, nearest, reads
 from db.nearest import Filters, SearchError
 from db.reads import StoredSentence
-from exbert.model import Analysis
 from exbert.vectors import context_query, unit
 from explore import indexing
 from explore.attention import AttentionViews
@@ -154,13 +153,12 @@ def _check_labels(known: dict[str, set[str]], filters: dict) -> None:
     raise UserError(f"Unknown {key} label {value[:40]!r}; the corpus has: {sample}.")
 
 
-def query_vector(request: SearchRequest, analysis: Analysis, heads: int) -> np.ndarray:
-    """The layer's hidden state of the query token, or its selected heads' contexts."""
+def query_vector(request: SearchRequest, vectors: np.ndarray, heads: int) -> np.ndarray:
+    """The query token's hidden state (`vectors`: the layer's), or its selected heads'
+    contexts."""
     if request.by == "embedding":
-        return unit(analysis.hidden_states[request.layer + 1][request.token_index])
-    return context_query(
-        analysis.contexts[request.layer][request.token_index], heads, request.heads or range(heads)
-    )
+        return unit(vectors[request.token_index])
+    return context_query(vectors[request.token_index], heads, request.heads or range(heads))
 
 
 def _hit_sentences(
@@ -191,28 +189,29 @@ def search(
     build (explore/indexing.py); `stored`: the hits' sentences read before, by (model id,
     sentence id)."""
     started = time.perf_counter()
-    analysis = views.run(request.model, request.sentence)
-    view = views.view(request.model, request.sentence, words=False)
-    if not 0 <= request.layer < view.layers:
-        raise UserError(f'"layer" must be between 0 and {view.layers - 1} for {request.model}.')
-    heads = tuple(range(view.heads)) if request.heads is None else request.heads
-    if not heads or not all(0 <= h < view.heads for h in heads):
+    runner = views.models.runner(request.model)
+    if not 0 <= request.layer < runner.layers:
+        raise UserError(f'"layer" must be between 0 and {runner.layers - 1} for {request.model}.')
+    heads = tuple(range(runner.heads)) if request.heads is None else request.heads
+    if not heads or not all(0 <= h < runner.heads for h in heads):
         raise UserError(
-            f'"heads" must be a non-empty list of heads between 0 and {view.heads - 1}.'
+            f'"heads" must be a non-empty list of heads between 0 and {runner.heads - 1}.'
         )
+    kind = "hidden" if request.by == "embedding" else "context"
+    # the model runs only as far as the searched layer, unless the sentence was analysed
+    layer = views.layer_vectors(request.model, request.sentence, request.layer, kind)
     if (
-        not 0 <= request.token_index < len(view.tokens)
-        or view.tokens[request.token_index].is_special
+        not 0 <= request.token_index < len(layer.tokens)
+        or layer.tokens[request.token_index].is_special
     ):
         raise UserError(
-            f'"token_index" must be the position of a word token (1 to {len(view.tokens) - 1}, '
+            f'"token_index" must be the position of a word token (1 to {len(layer.tokens) - 1}, '
             "not special tokens)."
         )
-    query = query_vector(replace(request, heads=heads), analysis, view.heads)
-    kind = "hidden" if request.by == "embedding" else "context"
+    query = query_vector(replace(request, heads=heads), layer.vectors, runner.heads)
     filters = Filters(
         **request.filters,
-        exclude_sentence=view.sentence if request.exclude_own_sentence else None,
+        exclude_sentence=layer.text if request.exclude_own_sentence else None,
     )
     try:
         with store.transaction() as s:
@@ -232,7 +231,7 @@ def search(
         raise UserError(str(err)) from err
     if build:
         indexing.build_in_background(store, space)
-    scale = math.sqrt(view.heads / len(heads)) if kind == "context" else 1.0
+    scale = math.sqrt(runner.heads / len(heads)) if kind == "context" else 1.0
     matches = []
     for h in hits:
         sent = sentences[h.sentence_id]
@@ -250,9 +249,9 @@ def search(
             )
         )
     return SearchResult(
-        kind=view.kind,
+        kind=runner.kind,
         exact=exact,
         matches=matches,
-        summary=summarize(matches, causal=view.kind == "causal"),
+        summary=summarize(matches, causal=runner.kind == "causal"),
         seconds=time.perf_counter() - started,
     )

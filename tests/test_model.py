@@ -224,6 +224,52 @@ def _zero_value_heads(runner, ablate):
     return handles
 
 
+@pytest.mark.parametrize("kind", ["bert-mlm", "bert-encoder", "gpt2", "llama"])
+def test_one_layers_vectors_equal_the_whole_runs_and_the_pass_stops_there(tiny_models, kind):
+    """A search's query from a sentence not analysed before: the model runs only as far
+    as the searched layer, and the vectors are the whole pass's."""
+    runner = load_model(tiny_models[kind])
+    text = "The quick brown fox jumps over the lazy dog."
+    whole = runner.analyze(text)
+    blocks = next(
+        m for m in runner.model.modules()
+        if isinstance(m, torch.nn.ModuleList) and len(m) == runner.layers
+    )  # fmt: skip
+    ran: list[int] = []
+    handles = [
+        b.register_forward_hook(lambda *_, i=i: ran.append(i), prepend=True)
+        for i, b in enumerate(blocks)
+    ]
+    try:
+        for layer in range(runner.layers):
+            for what, expected in (
+                ("hidden", whole.hidden_states[layer + 1]),
+                ("context", whole.contexts[layer]),
+            ):
+                ran.clear()
+                got = runner.layer_vectors(text, layer, what)
+                assert got.text == text and not got.truncated
+                assert [t.__dict__ for t in got.tokens] == [t.__dict__ for t in whole.tokens]
+                assert got.vectors.dtype == np.float32
+                np.testing.assert_allclose(got.vectors, expected, atol=1e-5)
+                last = layer == runner.layers - 1 and what == "hidden"
+                # the layer's own block runs (its attention, for a context), no later one
+                assert ran == list(range(runner.layers if last else layer + (what == "hidden")))
+    finally:
+        for h in handles:
+            h.remove()
+    # a normal pass after a stopped one is whole (no stop left behind)
+    again = runner.analyze(text)
+    np.testing.assert_allclose(again.hidden_states, whole.hidden_states, atol=1e-6)
+    assert len(again.contexts) == runner.layers
+    with pytest.raises(ModelError, match="layer must be between"):
+        runner.layer_vectors(text, runner.layers, "hidden")
+    with pytest.raises(ModelError, match="kind"):
+        runner.layer_vectors(text, 0, "attention")
+    with pytest.raises(ModelError, match="empty"):
+        runner.layer_vectors("  ", 0, "hidden")
+
+
 @pytest.mark.parametrize("kind", ["bert-mlm", "gpt2"])
 def test_switching_heads_off_equals_zeroing_their_values(tiny_models, kind):
     runner = load_model(tiny_models[kind])
@@ -311,6 +357,15 @@ def test_attention_views_run_once_mask_switch_heads_off_and_read_words(tiny_mode
     np.testing.assert_allclose(first.attentions.sum(-1), 1.0, atol=1e-4)
     run = views.run(model, sentence)
     assert views.run(model, sentence) is run and run.attentions is first.attentions
+    # a search's query: the analysed sentence's run, no pass of its own
+    kept = views.layer_vectors(model, sentence, 1, "context")
+    assert np.shares_memory(kept.vectors, run.contexts) and kept.tokens is run.tokens
+    other = "A sentence nobody analysed."
+    part = views.layer_vectors(model, other, 0, "hidden")
+    assert not np.shares_memory(part.vectors, run.hidden_states) and part.text == other
+    assert (views.models.runner(model).name, other, ()) not in views._runs  # not kept
+    with pytest.raises(UserError, match="layer"):
+        views.layer_vectors(model, other, 99, "hidden")
 
     views.annotate_later(sentence)
     deadline = time.monotonic() + 30
