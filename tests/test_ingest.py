@@ -706,6 +706,22 @@ def test_over_long_sentences_are_counted_and_the_rest_stored(db_url, tiny_models
     assert rows(db_url, "SELECT text FROM sentences") == [("A short sentence comes first.",)]
 
 
+def test_a_sentence_of_exactly_the_longest_length_is_stored(db_url, tiny_models, nlp):
+    """The limit is inclusive: a sentence of MAX_SENTENCE_CHARS characters is stored, one
+    character more is not."""
+    from ingest.text import MAX_SENTENCE_CHARS
+
+    def sentence(n: int) -> str:
+        return ("word " * n)[: n - 1] + "."
+
+    at, over = sentence(MAX_SENTENCE_CHARS), sentence(MAX_SENTENCE_CHARS + 1)
+    assert (len(at), len(over)) == (MAX_SENTENCE_CHARS, MAX_SENTENCE_CHARS + 1)
+    docs = [RawDocument("at.txt", at), RawDocument("over.txt", over)]
+    summary = ingest(db_url, tiny_models["bert-mlm"], docs, nlp=nlp)
+    assert (summary.sentences, summary.sentences_skipped) == (1, 1)
+    assert rows(db_url, "SELECT length(text) FROM sentences") == [(MAX_SENTENCE_CHARS,)]
+
+
 def test_the_pipeline_given_is_the_one_that_reads(db_url, tiny_models, nlp):
     """An operator's choice of spaCy pipeline is what annotates the corpus: here the
     installed one without its entity recogniser, so nothing is stored as an entity."""
