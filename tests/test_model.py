@@ -258,15 +258,19 @@ def test_one_layers_vectors_equal_the_whole_runs_and_the_pass_stops_there(tiny_m
     finally:
         for h in handles:
             h.remove()
+    # a layer's hidden states unless told otherwise
+    np.testing.assert_allclose(
+        runner.layer_vectors(text, 0).vectors, whole.hidden_states[1], atol=1e-5
+    )
     # a normal pass after a stopped one is whole (no stop left behind)
     again = runner.analyze(text)
     np.testing.assert_allclose(again.hidden_states, whole.hidden_states, atol=1e-6)
     assert len(again.contexts) == runner.layers
-    with pytest.raises(ModelError, match="layer must be between"):
+    with pytest.raises(ModelError, match=rf"^layer must be between 0 and {runner.layers - 1} "):
         runner.layer_vectors(text, runner.layers, "hidden")
     with pytest.raises(ModelError, match="kind"):
         runner.layer_vectors(text, 0, "attention")
-    with pytest.raises(ModelError, match="empty"):
+    with pytest.raises(ModelError, match=r"^The input is empty: type a sentence\.$"):
         runner.layer_vectors("  ", 0, "hidden")
 
 
