@@ -258,6 +258,8 @@ def test_one_layers_vectors_equal_the_whole_runs_and_the_pass_stops_there(tiny_m
     finally:
         for h in handles:
             h.remove()
+    long = runner.layer_vectors("word " * (runner.max_tokens + 10), 0, "context")
+    assert long.truncated and len(long.tokens) == len(long.vectors) == runner.max_tokens
     # a layer's hidden states unless told otherwise
     np.testing.assert_allclose(
         runner.layer_vectors(text, 0).vectors, whole.hidden_states[1], atol=1e-5
