@@ -366,6 +366,7 @@ def test_attention_views_run_once_mask_switch_heads_off_and_read_words(tiny_mode
     # a search's query: the analysed sentence's run, no pass of its own
     kept = views.layer_vectors(model, sentence, 1, "context")
     assert np.shares_memory(kept.vectors, run.contexts) and kept.tokens is run.tokens
+    assert kept.text == sentence and kept.truncated is False  # the text a search excludes
     other = "A sentence nobody analysed."
     part = views.layer_vectors(model, other, 0, "hidden")
     assert not np.shares_memory(part.vectors, run.hidden_states) and part.text == other
@@ -396,6 +397,7 @@ def test_attention_views_run_once_mask_switch_heads_off_and_read_words(tiny_mode
 
     long = views.view(model, "word " * (MAX_CHARS // 5 + 10), words=False)
     assert long.truncated
+    assert views.layer_vectors(model, "word " * (MAX_CHARS // 5 + 10), 0, "hidden").truncated
     with pytest.raises(UserError, match="NUL"):
         views.view(model, "a\x00b")
     with pytest.raises(UserError):
