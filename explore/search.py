@@ -154,11 +154,11 @@ def _check_labels(known: dict[str, set[str]], filters: dict) -> None:
 
 
 def query_vector(request: SearchRequest, vectors: np.ndarray, heads: int) -> np.ndarray:
-    """The query token's hidden state (`vectors`: the layer's), or its selected heads'
-    contexts."""
+    """The query token's hidden state (`vectors`: the layer's), or the contexts of the
+    request's heads (resolved: `search` fills in every head when none were chosen)."""
     if request.by == "embedding":
         return unit(vectors[request.token_index])
-    return context_query(vectors[request.token_index], heads, request.heads or range(heads))
+    return context_query(vectors[request.token_index], heads, request.heads)
 
 
 def _hit_sentences(
