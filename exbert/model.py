@@ -1,9 +1,9 @@
 """The model runner: one entry point for any Hugging Face transformer.
 
 `load_model(name)` returns a `ModelRunner` whose `analyze` gives tokens,
-attentions, hidden states, per-head contexts and top-k predictions. Contexts
-are captured with a forward pre-hook on each layer's attention output
-projection (found by a small per-family table), so no model code is copied.
+attentions, hidden states, per-head contexts and top-k predictions, and whose
+`layer_vectors` runs only as far as one layer. What is read and changed inside a
+pass (contexts, heads switched off, a pass ended early) is exbert/hooks.py.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from exbert import memory
+from exbert.hooks import LayerHooks, Reached
 from exbert.model_files import ModelError, quiet_transformers, resolve
 from exbert.shapes import Token
 
@@ -27,25 +28,6 @@ log = logging.getLogger(__name__)
 # per head, and a longer input is not something a person reads anyway.
 MAX_TOKENS = 512
 TOP_K = 5
-
-# model_type -> name suffix of the module whose *input* is the concatenation of
-# the heads' attention outputs (the attention output projection).
-CONTEXT_MODULES: dict[str, str] = {
-    "bert": "attention.output.dense",
-    "roberta": "attention.output.dense",
-    "xlm-roberta": "attention.output.dense",
-    "camembert": "attention.output.dense",
-    "electra": "attention.output.dense",
-    "distilbert": "attention.out_lin",
-    "albert": "attention.dense",
-    "gpt2": "attn.c_proj",
-    "llama": "self_attn.o_proj",
-    "mistral": "self_attn.o_proj",
-    "qwen2": "self_attn.o_proj",
-    "qwen3": "self_attn.o_proj",
-    "gemma": "self_attn.o_proj",
-    "smollm3": "self_attn.o_proj",
-}
 
 
 @dataclass
@@ -75,14 +57,6 @@ class LayerVectors:
     tokens: list[Token]
     vectors: np.ndarray  # [token, dim] float32
     truncated: bool = False
-
-
-class _Reached(Exception):  # noqa: N818 - not an error: the layer asked for is done
-    """Raised from a hook to end a forward pass at the layer asked for."""
-
-    def __init__(self, value: torch.Tensor):
-        super().__init__()
-        self.value = value
 
 
 def detect_kind(architectures: Sequence[str] | None) -> str:
@@ -139,11 +113,8 @@ class ModelRunner:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
         self.tokenizer.padding_side = "right"
-        self._lock = threading.Lock()
-        self._captured: list[torch.Tensor] = []
-        self._ablate: dict[int, tuple[int, ...]] = {}  # layer -> heads zeroed in this forward
-        self._stop_at: tuple[str, int] | None = None  # (kind, layer) where `layer_vectors` stops
-        self._hook_context_modules()
+        self._lock = threading.Lock()  # one pass at a time: the hooks hold its state
+        self._hooks = LayerHooks(self.model, name, self.layers, self.heads)
 
     @property
     def has_lm_head(self) -> bool:
@@ -155,7 +126,7 @@ class ModelRunner:
 
     @property
     def context_dim(self) -> int:
-        return self._context_dim
+        return self._hooks.context_dim
 
     def _max_tokens(self) -> int:
         limits = [MAX_TOKENS]
@@ -167,64 +138,6 @@ class ModelRunner:
             if isinstance(value, int) and 0 < value < 10**6:
                 limits.append(value)
         return min(limits)
-
-    def _hook_context_modules(self) -> None:
-        suffix = CONTEXT_MODULES.get(self.model_type)
-        if suffix is None:
-            raise ModelError(
-                f"Model type {self.model_type!r} is not in exbert's table of attention output "
-                f"modules (exbert/model.py CONTEXT_MODULES); supported: {sorted(CONTEXT_MODULES)}."
-            )
-        modules = [
-            m for n, m in self.model.named_modules() if n == suffix or n.endswith("." + suffix)
-        ]
-        if not modules:
-            raise ModelError(f"No module named *.{suffix} in {self.name!r}.")
-
-        def capture(_module: torch.nn.Module, args: tuple):
-            # called once per layer, in layer order: the layer is how many came before
-            context = args[0]
-            heads = self._ablate.get(len(self._captured))
-            if heads:  # switch these heads off: their slice of the projection's input is 0
-                context = context.clone()
-                context.view(*context.shape[:-1], self.heads, -1)[..., list(heads), :] = 0
-            self._captured.append(context.detach())
-            if self._stop_at == ("context", len(self._captured) - 1):
-                raise _Reached(context)
-            return (context, *args[1:]) if heads else None
-
-        for module in modules:
-            module.register_forward_pre_hook(capture)
-        self._stops_after_blocks = self._hook_blocks(modules)
-        # Shared layers (ALBERT) run one module several times; order of calls is layer order.
-        self._context_dim = int(
-            getattr(modules[0], "in_features", 0)
-            or getattr(modules[0], "nx", 0)
-            or self.hidden_size
-        )
-
-    def _hook_blocks(self, context_modules: list[torch.nn.Module]) -> bool:
-        """A forward hook on each layer's block (the stack whose i-th block holds the i-th
-        attention output module), so that `layer_vectors` can stop after one; False where
-        no such stack exists (layers that share one module, as ALBERT's)."""
-        if len(context_modules) != self.layers:
-            return False
-        for module in self.model.modules():
-            if not isinstance(module, torch.nn.ModuleList) or len(module) != self.layers:
-                continue
-            if not all(
-                any(m is c for m in block.modules())
-                for block, c in zip(module, context_modules, strict=True)
-            ):
-                continue
-            for i, block in enumerate(module):
-                block.register_forward_hook(functools.partial(self._block_done, i))
-            return True
-        return False
-
-    def _block_done(self, layer: int, _module: torch.nn.Module, _args: tuple, output) -> None:  # noqa: ANN001
-        if self._stop_at == ("hidden", layer):
-            raise _Reached(output[0] if isinstance(output, tuple) else output)
 
     # -- analysis ---------------------------------------------------------------
 
@@ -262,20 +175,14 @@ class ModelRunner:
         for row, positions in enumerate(masks):
             length = int(enc["attention_mask"][row].sum())
             self._apply_masks(input_ids, row, positions, enc["special_tokens_mask"][row, :length])
-        with self._lock, torch.inference_mode():
-            self._captured.clear()
-            self._ablate = ablate
-            try:
-                out = self.model(
-                    input_ids=input_ids.to(self.device),
-                    attention_mask=enc["attention_mask"].to(self.device),
-                    output_attentions=True,
-                    output_hidden_states=True,
-                )
-                captured = list(self._captured)
-            finally:  # a failed forward must not leave heads switched off for the next one
-                self._captured.clear()
-                self._ablate = {}
+        with self._lock, torch.inference_mode(), self._hooks.forward(ablate=ablate) as contexts:
+            out = self.model(
+                input_ids=input_ids.to(self.device),
+                attention_mask=enc["attention_mask"].to(self.device),
+                output_attentions=True,
+                output_hidden_states=True,
+            )
+            captured = list(contexts)
         if len(captured) != self.layers:
             raise ModelError(
                 f"Captured {len(captured)} contexts for {self.layers} layers in {self.name!r}."
@@ -321,24 +228,19 @@ class ModelRunner:
         # follows (GPT-2, Llama): that one needs the whole pass
         stop = (
             (kind, layer)
-            if kind == "context" or (self._stops_after_blocks and layer < self.layers - 1)
+            if kind == "context" or (self._hooks.stops_after_blocks and layer < self.layers - 1)
             else None
         )
-        with self._lock, torch.inference_mode():
-            self._captured.clear()
-            self._stop_at = stop
+        with self._lock, torch.inference_mode(), self._hooks.forward(stop_at=stop) as contexts:
             try:
                 out = self.model(
                     input_ids=enc["input_ids"].to(self.device),
                     attention_mask=enc["attention_mask"].to(self.device),
                     output_hidden_states=True,
                 )
-                values = out.hidden_states[layer + 1] if kind == "hidden" else self._captured[layer]
-            except _Reached as reached:
+                values = out.hidden_states[layer + 1] if kind == "hidden" else contexts[layer]
+            except Reached as reached:
                 values = reached.value
-            finally:
-                self._captured.clear()
-                self._stop_at = None
         n = int(enc["attention_mask"][0].sum())
         return LayerVectors(
             text=text,

@@ -436,7 +436,8 @@ def test_the_input_limit_is_the_smallest_sane_one(tiny_models, monkeypatch):
 
 
 def test_a_model_family_without_a_known_output_projection_is_refused(tiny_models, monkeypatch):
-    from exbert.model import CONTEXT_MODULES, ModelRunner
+    from exbert.hooks import CONTEXT_MODULES
+    from exbert.model import ModelRunner
 
     path = tiny_models["bert-mlm"]
     monkeypatch.delitem(CONTEXT_MODULES, "bert")
