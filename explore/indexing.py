@@ -30,15 +30,14 @@ _building: set[tuple[str, int]] = set()  # (database URL, space id) being built 
 _failed: dict[tuple[str, int], float] = {}  # -> when its build last failed
 
 
-def wanted(store: Store, session: Session, space: Space, layer: int, kind: str) -> bool:
+def wanted(store: Store, session: Session, space: Space) -> bool:
     """Whether this search should start the space's index build (the row count, a query,
-    only asked when the rest says yes)."""
+    only asked when the rest says yes). EXBERT_INDEX=searched covers every space; a list
+    of spaces means at ingestion, not here."""
     if space.indexed:
         return False
-    plan = indexes.parse_plan(store.settings.index)
     return (
-        plan.when == "searched"
-        and plan.covers(layer, kind)
+        indexes.parse_plan(store.settings.index).when == "searched"
         and indexes.estimated_rows(session, space.id) >= indexes.HNSW_MIN_ROWS
     )
 

@@ -221,7 +221,7 @@ def search(
             hits, exact = nearest.nearest(
                 s, space, query, request.k, corpus, filters, exact=request.exact
             )
-            build = start_index and indexing.wanted(store, s, space, request.layer, kind)
+            build = start_index and indexing.wanted(store, s, space)
             sentences = _hit_sentences(s, space.model_id, [h.sentence_id for h in hits], stored)
             positions: dict[int, list[int]] = {}
             for h in hits:

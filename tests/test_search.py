@@ -2,6 +2,7 @@
 filters, head contexts, summaries, max attention, hostile input, and the twins."""
 
 import json
+import time
 
 import numpy as np
 import psycopg
@@ -131,6 +132,49 @@ def test_context_search_with_one_head_ranks_by_that_heads_cosine(env):
     assert np.allclose(
         np.linalg.norm(context_query(analysis.contexts[1][2], runner.heads, [head])), 1.0
     )
+
+
+def _a_stored_sentence(corpus) -> str:
+    with psycopg.connect(corpus["url"]) as conn:
+        return conn.execute(
+            "SELECT s.text FROM sentences s JOIN tokens t ON t.sentence_id = s.id "
+            "GROUP BY s.id HAVING count(*) BETWEEN 8 AND 20 ORDER BY s.id LIMIT 1"
+        ).fetchone()[0]
+
+
+def test_a_context_score_is_the_mean_cosine_of_the_chosen_heads(env):
+    """A token searched from its own stored sentence matches itself with score 1 (the mean
+    of its heads' cosines), whichever heads are chosen; no heads means every head. (A tiny
+    random model attends nearly evenly, so its sentence's other tokens score about 1 too.)"""
+    own = _a_stored_sentence(env)
+    heads = load_model(env["model"]).heads
+    answers = {}
+    for chosen in ([0, heads - 1], list(range(heads)), None):
+        kw = {} if chosen is None else {"heads": chosen}
+        result = run(
+            env, sentence=own, by="context", k=50, exact=True, exclude_own_sentence=False, **kw
+        )
+        itself = [r for r in result["results"] if r["text"] == own and r["match_index"] == 2]
+        assert len(itself) == 1
+        assert itself[0]["score"] == pytest.approx(1.0, abs=3e-3)  # float16 vectors
+        assert result["results"][0]["score"] <= 1.003
+        answers[None if chosen is None else len(chosen)] = result["results"]
+    assert answers[None] == answers[heads]
+
+
+def test_matches_name_their_documents_and_a_search_its_time(env):
+    started = time.perf_counter()
+    result = env["explorer"].search(request(env, k=10, exact=True))
+    elapsed = time.perf_counter() - started
+    assert 0 < result.seconds <= elapsed
+    with psycopg.connect(env["url"]) as conn:
+        for m in result.matches:
+            (source,) = conn.execute(
+                "SELECT d.source FROM sentences s JOIN documents d ON d.id = s.document_id "
+                "WHERE s.id = %s",
+                [m.sentence_id],
+            ).fetchone()
+            assert m.document == source and source
 
 
 def test_hnsw_recall_against_exact(search_copy, monkeypatch):
