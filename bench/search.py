@@ -9,8 +9,9 @@ float32) on the same stored vectors, beside exbert's nearest step exact and thro
 the HNSW index, one query at a time, same queries; ratios to FAISS and recall@50
 against FAISS's exact answer. Then, end to end:
 
-Latency is `POST /api/search` through the app's server (k=50, with summaries),
-p50/p95 over the runs, for exact and HNSW, unfiltered and with a POS filter:
+Latency is `POST /api/search` through the app's server (k=50, with summaries; the
+model on as many torch threads as each worker of `exbert serve` gets), p50/p95 over
+the runs, for exact and HNSW, unfiltered and with a POS filter:
 once with a sentence the model has not read (its model run included), once
 with the sentence analysed before, as the attention page has it. Each run
 searches from a sentence of its own. Recall@50 of HNSW against the exact scan
@@ -442,6 +443,58 @@ def index_layer(url: str, memory_mb: int | None = None, layer: int = 0) -> None:
         s.execute(text("SELECT pg_prewarm(:index)"), {"index": name})
 
 
+def rebuilds(url: str, builds: int, runs: int, memory_mb: int) -> None:
+    """Drop and build the demo's layer-0 index `builds` times (each build's graph depends
+    on its random levels), measuring each graph: recall@50 of `runs` new sentences'
+    queries against the exact answer, the queries under 0.5, and how many of a sample of
+    the space's own stored vectors a walk finds among their own top 10."""
+    from sqlalchemy import text
+
+    from db import indexes, nearest
+    from db.engine import sessions
+
+    factory = sessions(url)
+    queries, _ = query_vectors(runs, "rebuilds")
+    with factory() as s:
+        space, cid = nearest.locate(s, MODEL, 0, "hidden", "wiki")
+        truths = [
+            {h.token_id for h in nearest.nearest(s, space, q, 50, cid, exact=True)[0]}
+            for q in queries
+        ]
+    partition, dim = indexes.partition_name(space.id), int(space.dim)
+    for build in range(builds):
+        drop_layer0(url)
+        start = time.perf_counter()
+        index_layer(url, memory_mb)
+        seconds = time.perf_counter() - start
+        with factory() as s:
+            space, cid = nearest.locate(s, MODEL, 0, "hidden", "wiki")
+            recall = [
+                len({h.token_id for h in nearest.nearest(s, space, q, 50, cid)[0]} & truth) / 50
+                for q, truth in zip(queries, truths, strict=True)
+            ]
+            sample = 1600
+            percent = min(100.0, 300.0 * sample / max(space.rows, 1))
+            found = (
+                s.execute(
+                    text(
+                        f"SELECT q.token_id IN (SELECT v.token_id FROM {partition} v "
+                        f"ORDER BY v.embedding::halfvec({dim}) <=> q.embedding::halfvec({dim}) "
+                        f"LIMIT 10) FROM (SELECT token_id, embedding FROM {partition} "
+                        f"TABLESAMPLE SYSTEM ({percent}) WHERE pos_id IS NOT NULL LIMIT {sample}) q"
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        print(
+            f"build {build + 1}: {seconds:.0f} s, recall@50 {statistics.mean(recall):.3f}, "
+            f"queries under 0.5: {sum(r < 0.5 for r in recall)}, stored vectors that find "
+            f"themselves: {sum(found)} of {len(found)}",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -460,17 +513,37 @@ def main() -> None:
         help="maintenance_work_mem for the index builds (10M rows need ~16 to build in memory)",
     )
     parser.add_argument(
+        "--rebuilds",
+        type=int,
+        default=0,
+        help="drop and build the demo's layer-0 index this many times, measuring each graph",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads for the model (default: what each worker of `exbert serve` "
+        "gets on this machine, cores / workers)",
+    )
+    parser.add_argument(
         "--skip-demo-measure",
         action="store_true",
         help="use the demo corpus only as the source of synthetic vectors",
     )
     args = parser.parse_args()
 
+    import torch
+
     from bench.scratch import scratch_server
+    from dashapp.wsgi import default_workers, worker_threads
     from db import migrate, server
     from exbert.model import load_model
 
+    # the model as a served worker runs it: on 2 cores, 2 workers of 1 thread each (with
+    # 2 threads in one process, the model's p95 in a search was 2x its p50: its threads
+    # and PostgreSQL's fought over the cores)
+    torch.set_num_threads(args.threads or worker_threads(default_workers()))
     load_model(MODEL)
+    print(f"torch threads: {torch.get_num_threads()}")
     print(
         "| corpus | search | p50 / p95 ms, new sentence | p50 / p95 ms, sentence analysed "
         "| recall@50 | rows | answered by |"
@@ -488,6 +561,8 @@ def main() -> None:
             index_layer(
                 url, int(args.index_memory_gb * 1024)
             )  # as a first search of the layer does (EXBERT_INDEX=searched)
+            if args.rebuilds:
+                rebuilds(url, args.rebuilds, args.runs, int(args.index_memory_gb * 1024))
             if not args.skip_demo_measure:
                 side_by_side(url, "wiki", args.runs, "demo")
                 last = load_model(MODEL).layers - 1

@@ -48,13 +48,18 @@ def application(settings: Settings | None = None):
     return server
 
 
+def worker_threads(workers: int) -> int:
+    """Torch threads for each of `workers` side by side: they split the cores instead of
+    fighting over them (benchmarks run the model the same way)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return max(1, cores // workers)
+
+
 def _share_cores(workers: int):
     def post_fork(_server, _worker) -> None:
-        # workers side by side: torch's threads split the cores instead of fighting over them
         import torch
 
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-        torch.set_num_threads(max(1, cores // workers))
+        torch.set_num_threads(worker_threads(workers))
 
     return post_fork
 

@@ -356,3 +356,14 @@ def test_a_served_application_knows_its_scripts_before_any_request(app_env):
     dash_app = server.extensions["dash"]
     assert dash_app.registered_paths["dash"] and dash_app.registered_paths["dash_ag_grid"]
     server.extensions["exbert"].store.dispose()
+
+
+def test_workers_side_by_side_split_the_cores_between_their_model_threads():
+    from dashapp.wsgi import worker_threads
+
+    cores = len(os.sched_getaffinity(0))
+    assert worker_threads(1) == cores
+    assert worker_threads(cores) == 1
+    assert worker_threads(cores * 8) == 1  # never none
+    if cores >= 2:
+        assert worker_threads(2) == cores // 2
