@@ -19,7 +19,8 @@ is measured on the same queries. Synthetic corpora copy real vectors of the demo
 corpus (layer 0 of all-MiniLM-L6-v2's hidden space) with a little noise, or hold
 clustered random vectors without --demo-home, with spaCy-like POS labels and
 attention rows; they are written with COPY into fresh databases on a fresh
-embedded server (or EXBERT_DATABASE_URL's).
+embedded server (or EXBERT_DATABASE_URL's). `--rebuilds N` drops and builds the demo's
+layer-0 index N times and measures each graph (its recall depends on the build's luck).
 """
 
 from __future__ import annotations
