@@ -527,6 +527,16 @@ def test_summaries_list_labels_most_frequent_first_ties_by_name():
     assert list(out["max_attention"]["pos"]) == ["ADJ", "NOUN", "DET", "VERB"]
 
 
+def test_summary_offsets_run_from_left_to_right():
+    """The offset histogram in the JSON reads along the sentence, whatever the counts and
+    however the numbers sort as text ('-12' before '-2', '10' before '3')."""
+    tokens = [Token(i, "w", False, i, i + 1, _word("NOUN", "dep")) for i in range(30)]
+    pairs = [(15, 3), (15, 25), (15, 25), (15, 13), (15, 18), (15, 18), (15, 18)]
+    matches = [Match(i, "x", "doc", tokens, m, a, 0.9) for i, (m, a) in enumerate(pairs)]
+    offsets = summarize(matches, causal=False)["offset"]
+    assert list(offsets.items()) == [("-12", 1), ("-2", 1), ("3", 3), ("10", 2)]
+
+
 def test_summaries_name_empty_and_special_labels_and_skip_what_is_not_there():
     tokens = [
         Token(0, "[CLS]", True, 0, 0),
