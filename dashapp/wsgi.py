@@ -24,14 +24,21 @@ WORKER_MEMORY_GB = 1.0
 THREADS = 4  # per worker: requests waiting on the database do not hold a core
 
 
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def default_workers() -> int:
     """As many workers as cores, as long as the memory holds a model in each."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = _cores()
     try:
         memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError, AttributeError):
         memory_gb = 2.0
-    return max(1, min(cores or 1, int(memory_gb // WORKER_MEMORY_GB)))
+    return max(1, min(cores, int(memory_gb // WORKER_MEMORY_GB)))
 
 
 def application(settings: Settings | None = None):
@@ -51,8 +58,7 @@ def application(settings: Settings | None = None):
 def worker_threads(workers: int) -> int:
     """Torch threads for each of `workers` side by side: they split the cores instead of
     fighting over them (benchmarks run the model the same way)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    return max(1, cores // workers)
+    return max(1, _cores() // workers)
 
 
 def _share_cores(workers: int):

@@ -304,6 +304,29 @@ def test_switching_heads_off_equals_zeroing_their_values(tiny_models, kind):
     dh = runner.context_dim // runner.heads
     assert not switched.contexts[0][:, 1 * dh : 2 * dh].any()
     assert runner.analyze(text).predictions == plain.predictions
+    # a pass that fails midway, heads switched off, leaves none off (nor contexts) behind,
+    # for the runner's next pass and for anyone calling the model itself
+    enc = runner.tokenizer(text, return_tensors="pt")
+    with torch.inference_mode():
+        clean = runner.model(**enc).logits
+    blocks = next(
+        m for m in runner.model.modules()
+        if isinstance(m, torch.nn.ModuleList) and len(m) == runner.layers
+    )  # fmt: skip
+
+    def fail(*_):
+        raise RuntimeError("out of memory, say")
+
+    handle = blocks[-1].register_forward_hook(fail)
+    try:
+        with pytest.raises(RuntimeError, match="out of memory"):
+            runner.analyze(text, ablate=ablate)
+    finally:
+        handle.remove()
+    with torch.inference_mode():
+        torch.testing.assert_close(runner.model(**enc).logits, clean)
+    after = runner.analyze(text)
+    assert after.predictions == plain.predictions and len(after.contexts) == runner.layers
 
 
 def test_switching_off_heads_that_do_not_exist_is_refused(tiny_models):
