@@ -58,7 +58,8 @@ class SearchResult:
 
 
 def _int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**31:
+    """A JSON integer within 32 bits (as the page's URL state takes them)."""
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**31:
         raise UserError(f"{name} must be an integer.")
     return value
 

@@ -734,6 +734,10 @@ def test_a_causal_models_search_summarises_the_token_after_each_match(db_url, ti
         ({"heads": [True]}, '"heads" must be a list of head numbers.'),
         ({"token_index": "2"}, '"token_index" must be an integer.'),
         ({"layer": 2**40}, '"layer" must be an integer.'),
+        ({"k": 2**31}, '"k" must be an integer.'),
+        ({"k": -(2**31)}, '"k" must be an integer.'),
+        ({"k": 2**31 - 1}, '"k" must be between 1 and 1000.'),
+        ({"filters": {"pos": ["NO\x00UN"]}}, 'filter "pos" must be a list of at most 50 short labels.'),
         ({"exclude_own_sentence": "yes"}, '"exclude_own_sentence" must be true or false.'),
         ({"exact": 1}, '"exact" must be true or false.'),
         ({"filters": ["NOUN"]}, '"filters" must be an object like {"pos": ["NOUN"]}.'),
@@ -801,3 +805,10 @@ def test_filters_are_checked_at_their_edges():
     for bad in ({"pos": [*fifty, "L50"]}, {"tag": ["x" * 65]}, {"pos": 5}, {"dep": {"a": 1}}):
         with pytest.raises(UserError, match="must be a list of at most 50 short labels"):
             parse_request({**body, "filters": bad}, models)
+    # what the page sends for a cleared dropdown (null, []) filters nothing; one label
+    # may come bare; repeated labels count once
+    loose = {"pos": None, "dep": [], "ent_type": "ORG", "tag": ["NN", "NN"]}
+    assert parse_request({**body, "filters": loose}, models).filters == {
+        "ent_type": ("ORG",),
+        "tag": ("NN",),
+    }
