@@ -6,8 +6,9 @@ of 10k to 1M (or more) tokens.
 
 Side by side, per corpus: FAISS `IndexFlatIP` (exBERT's engine, an exact scan in
 float32) on the same stored vectors, beside exbert's nearest step exact and through
-the HNSW index, one query at a time, same queries; ratios to FAISS and recall@50
-against FAISS's exact answer. Then, end to end:
+the HNSW index (checked against a sample of the space, as searches run it, and
+"unchecked", the walk alone), one query at a time, same queries; ratios to FAISS and
+recall@50 against FAISS's exact answer. Then, end to end:
 
 Latency is `POST /api/search` through the app's server (k=50, with summaries; the
 model on as many torch threads as each worker of `exbert serve` gets), p50/p95 over
@@ -20,7 +21,9 @@ corpus (layer 0 of all-MiniLM-L6-v2's hidden space) with a little noise, or hold
 clustered random vectors without --demo-home, with spaCy-like POS labels and
 attention rows; they are written with COPY into fresh databases on a fresh
 embedded server (or EXBERT_DATABASE_URL's). `--rebuilds N` drops and builds the demo's
-layer-0 index N times and measures each graph (its recall depends on the build's luck).
+layer-0 index N times and measures each graph (its recall depends on the build's luck),
+the walk alone and checked; `--graph` builds those graphs poorer, to see what the check
+mends.
 """
 
 from __future__ import annotations
@@ -366,8 +369,10 @@ def side_by_side(url: str, corpus: str, runs: int, label: str) -> dict:
     queries, _ = query_vectors(runs + 3, f"side {label}")
     k = 50
     faiss_times, truths = faiss_flat(url, corpus, queries, k)
-    times: dict[str, list[float]] = {"faiss": faiss_times[3:], "exact": [], "hnsw": []}
-    recall: dict[str, list[float]] = {"exact": [], "hnsw": []}
+    # "hnsw": the walk checked against a sample, as a search runs it; "unchecked": alone
+    modes = {"exact": None, "hnsw": None, "unchecked": 0}
+    times: dict[str, list[float]] = {"faiss": faiss_times[3:], **{m: [] for m in modes}}
+    recall: dict[str, list[float]] = {m: [] for m in modes}
     factory = sessions(url)
     with factory() as s:
         space, cid = nearest.locate(s, MODEL, 0, "hidden", corpus)
@@ -379,13 +384,19 @@ def side_by_side(url: str, corpus: str, runs: int, label: str) -> dict:
             {"s": space.id, "c": cid},
         )
     for i, q in enumerate(queries):
-        for mode in ("exact", "hnsw"):
-            if mode == "hnsw" and not space.indexed:
+        # the two walks take turns going first: the second finds the graph's pages warm
+        order = list(modes.items())
+        if i % 2:
+            order[1], order[2] = order[2], order[1]
+        for mode, probe_rows in order:
+            if mode != "exact" and not space.indexed:
                 continue
             with factory.begin() as s:
                 s.execute(text("SELECT 1"))  # the transaction open: what a request has
                 start = time.perf_counter()
-                hits, _ = nearest.nearest(s, space, q, k, cid, exact=mode == "exact")
+                hits, _ = nearest.nearest(
+                    s, space, q, k, cid, exact=mode == "exact", probe_rows=probe_rows
+                )
                 ms = (time.perf_counter() - start) * 1000
             if i >= 3:  # the first 3: warm-up
                 times[mode].append(ms)
@@ -399,7 +410,7 @@ def side_by_side(url: str, corpus: str, runs: int, label: str) -> dict:
             out[f"recall_{mode}"] = statistics.mean(values)
     f50 = out["faiss"][0]
     cells = [f"FAISS flat {f50:.1f} / {out['faiss'][1]:.1f}"]
-    for mode in ("exact", "hnsw"):
+    for mode in modes:
         if mode in out:
             p50, p95 = out[mode]
             cells.append(
@@ -447,11 +458,9 @@ def index_layer(url: str, memory_mb: int | None = None, layer: int = 0) -> None:
 def rebuilds(url: str, builds: int, runs: int, memory_mb: int) -> None:
     """Drop and build the demo's layer-0 index `builds` times (each build's graph depends
     on its random levels), measuring each graph: recall@50 of `runs` new sentences'
-    queries against the exact answer, the queries under 0.5, and how many of a sample of
-    the space's own stored vectors a walk finds among their own top 10."""
-    from sqlalchemy import text
-
-    from db import indexes, nearest
+    queries against the exact answer and the queries under 0.5, for the walk alone and
+    for the walk checked against a sample as searches run it (db/nearest.PROBE_ROWS)."""
+    from db import nearest
     from db.engine import sessions
 
     factory = sessions(url)
@@ -462,38 +471,26 @@ def rebuilds(url: str, builds: int, runs: int, memory_mb: int) -> None:
             {h.token_id for h in nearest.nearest(s, space, q, 50, cid, exact=True)[0]}
             for q in queries
         ]
-    partition, dim = indexes.partition_name(space.id), int(space.dim)
     for build in range(builds):
         drop_layer0(url)
         start = time.perf_counter()
         index_layer(url, memory_mb)
         seconds = time.perf_counter() - start
-        with factory() as s:
-            space, cid = nearest.locate(s, MODEL, 0, "hidden", "wiki")
-            recall = [
-                len({h.token_id for h in nearest.nearest(s, space, q, 50, cid)[0]} & truth) / 50
-                for q, truth in zip(queries, truths, strict=True)
-            ]
-            sample = 1600
-            percent = min(100.0, 300.0 * sample / max(space.rows, 1))
-            found = (
-                s.execute(
-                    text(
-                        f"SELECT q.token_id IN (SELECT v.token_id FROM {partition} v "
-                        f"ORDER BY v.embedding::halfvec({dim}) <=> q.embedding::halfvec({dim}) "
-                        f"LIMIT 10) FROM (SELECT token_id, embedding FROM {partition} "
-                        f"TABLESAMPLE SYSTEM ({percent}) WHERE pos_id IS NOT NULL LIMIT {sample}) q"
-                    )
-                )
-                .scalars()
-                .all()
+        cells = []
+        for label, probe_rows in (("alone", 0), ("checked", None)):
+            with factory() as s:
+                space, cid = nearest.locate(s, MODEL, 0, "hidden", "wiki")
+                recall, scanned = [], 0
+                for q, truth in zip(queries, truths, strict=True):
+                    hits, exact = nearest.nearest(s, space, q, 50, cid, probe_rows=probe_rows)
+                    recall.append(len({h.token_id for h in hits} & truth) / 50)
+                    scanned += exact
+                    s.rollback()  # a search's transaction: its settings end with it
+            cells.append(
+                f"{label} recall@50 {statistics.mean(recall):.3f}, "
+                f"under 0.5: {sum(r < 0.5 for r in recall)}, scanned: {scanned}"
             )
-        print(
-            f"build {build + 1}: {seconds:.0f} s, recall@50 {statistics.mean(recall):.3f}, "
-            f"queries under 0.5: {sum(r < 0.5 for r in recall)}, stored vectors that find "
-            f"themselves: {sum(found)} of {len(found)}",
-            flush=True,
-        )
+        print(f"build {build + 1}: {seconds:.0f} s; " + "; ".join(cells), flush=True)
 
 
 def main() -> None:
@@ -520,6 +517,12 @@ def main() -> None:
         help="drop and build the demo's layer-0 index this many times, measuring each graph",
     )
     parser.add_argument(
+        "--graph",
+        default=None,
+        help="the rebuilt graphs' HNSW options (default: the product's, db/indexes.HNSW_BUILD); "
+        'a poorer graph, e.g. "m = 8, ef_construction = 16", shows what the walk\'s check mends',
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         help="torch threads for the model (default: what each worker of `exbert serve` "
@@ -536,8 +539,10 @@ def main() -> None:
 
     from bench.scratch import scratch_server
     from dashapp.wsgi import default_workers, worker_threads
-    from db import migrate, server
+    from db import indexes, migrate, server
     from exbert.model import load_model
+
+    product_graph = indexes.HNSW_BUILD
 
     # the model as a served worker runs it: on 2 cores, 2 workers of 1 thread each (with
     # 2 threads in one process, the model's p95 in a search was 2x its p50: its threads
@@ -563,8 +568,14 @@ def main() -> None:
                 url, int(args.index_memory_gb * 1024)
             )  # as a first search of the layer does (EXBERT_INDEX=searched)
             if args.rebuilds:
+                if args.graph:
+                    indexes.HNSW_BUILD = args.graph  # the builds below, this run only
                 rebuilds(url, args.rebuilds, args.runs, int(args.index_memory_gb * 1024))
             if not args.skip_demo_measure:
+                if args.rebuilds and args.graph:
+                    drop_layer0(url)  # the product's graph again
+                    indexes.HNSW_BUILD = product_graph
+                    index_layer(url, int(args.index_memory_gb * 1024))
                 side_by_side(url, "wiki", args.runs, "demo")
                 last = load_model(MODEL).layers - 1
                 index_layer(url, int(args.index_memory_gb * 1024), layer=last)

@@ -188,6 +188,9 @@ def test_hnsw_recall_against_exact(search_copy, monkeypatch):
     from db.schema import Model
 
     monkeypatch.setattr(nearest, "FILTERED_WALK_MIN_ROWS", 0)
+    # the walk alone: the tiny model's clusters of near-identical vectors make the walk's
+    # check (test_a_walk_that_misses_a_sampled_neighbour...) send many to the scan
+    monkeypatch.setattr(nearest, "PROBE_ROWS", 0)
     env = {**search_copy, "explorer": Explorer(search_copy["settings"])}
     with sessions(env["url"]).begin() as s:
         model_id = s.scalar(select(Model.id).where(Model.name == env["model"]))
@@ -224,6 +227,9 @@ def test_a_small_space_under_a_filter_is_scanned_not_walked(search_copy, monkeyp
     from db.engine import HNSW_SESSION, sessions
     from db.schema import Model
 
+    # the walk alone, whose width is read: the tiny model's clusters of near-identical
+    # vectors make the walk's check (below) send some walks wider
+    monkeypatch.setattr(nearest, "PROBE_ROWS", 0)
     env = {**search_copy, "explorer": Explorer(search_copy["settings"])}
     with sessions(env["url"]).begin() as s:
         model_id = s.scalar(select(Model.id).where(Model.name == env["model"]))
@@ -260,6 +266,100 @@ def test_a_small_space_under_a_filter_is_scanned_not_walked(search_copy, monkeyp
         assert not walked["exact"] and len(walked["results"]) == 20
     finally:
         env["explorer"].store.dispose()
+
+
+def test_a_walk_that_misses_a_sampled_neighbour_is_walked_wider_then_scanned(search_copy):
+    """An HNSW graph can miss true neighbours wholesale (one demo build in eleven lost a
+    cluster; the tiny model's tokens make clusters of near-identical vectors too).
+    Provoked with graphs built as poorly as pgvector allows (m 2 and 4), walked with 40
+    candidates and no iterative scan: the unchecked walk misses. Checked against a
+    sample as big as the space, every search answers as the exact scan does: mended by
+    the wider walk where it finds them, else by the scan; with the product's graph a walk
+    that missed nothing is left as it was. A server without the sampling method walks
+    unchecked and still answers."""
+    from sqlalchemy import select, text
+
+    from db import nearest
+    from db.engine import sessions
+    from db.schema import Model
+
+    url, name = search_copy["url"], search_copy["model"]
+    with sessions(url)() as s:
+        model_id = s.scalar(select(Model.id).where(Model.name == name))
+        space, corpus = nearest.locate(s, name, 1, "hidden", "wiki")
+        partition = indexes.partition_name(space.id)
+        rows = s.scalar(text(f"SELECT count(*) FROM {partition}"))
+        stored = [
+            np.asarray(e.to_list(), dtype=np.float32)
+            for e in s.scalars(
+                text(
+                    f"SELECT embedding FROM {partition} WHERE pos_id IS NOT NULL "
+                    "ORDER BY token_id LIMIT 40"
+                )  # fmt: skip
+            )
+        ]
+    # stored vectors find their own cluster first; moved off it, a query's neighbours
+    # come from several, so a walk can find the nearest and miss the rest
+    noise = np.random.default_rng(7).normal(size=(len(stored), space.dim)).astype(np.float32)
+    queries = [
+        *stored,
+        *(v + n * np.linalg.norm(v) / 8 for v, n in zip(stored, noise, strict=True)),
+    ]
+
+    def answers(probe_rows: int, exact: bool = False, poor_walk: bool = False) -> list:
+        """Per query: the distances found, whether the scan answered, the walk's width."""
+        found = []
+        with sessions(url)() as s:
+            space, _ = nearest.locate(s, name, 1, "hidden", "wiki")
+            assert space.indexed == (not exact) and space.probe
+            for q in queries:
+                if poor_walk:
+                    s.execute(text("SET LOCAL hnsw.ef_search = 40"))
+                    s.execute(text("SET LOCAL hnsw.iterative_scan = off"))
+                hits, scanned = nearest.nearest(
+                    s, space, q, 10, corpus, exact=exact, probe_rows=probe_rows
+                )
+                width = int(s.scalar(text("SHOW hnsw.ef_search")))
+                found.append(([h.distance for h in hits], scanned, width))
+                s.rollback()
+        return found
+
+    truth = [d for d, _, _ in answers(0, exact=True)]
+    mended_by = []
+    for m in (2, 4):
+        with sessions(url).begin() as s:
+            indexes.drop_index(s, space.id)
+            s.execute(
+                text(
+                    f"CREATE INDEX {indexes.index_name(space.id)} ON {partition} USING hnsw "
+                    f"((embedding::halfvec({space.dim})) halfvec_cosine_ops) "
+                    f"WITH (m = {m}, ef_construction = {2 * m})"
+                )
+            )
+        unchecked, checked = answers(0, poor_walk=True), answers(rows, poor_walk=True)
+        missed = [i for i, (d, _, _) in enumerate(unchecked) if d != truth[i]]
+        assert missed  # the walk alone misses ...
+        assert [d for d, _, _ in checked] == truth  # ... checked, never
+        mended_by += ["scan" if checked[i][1] else "wider walk" for i in missed]
+    assert {"scan", "wider walk"} <= set(mended_by)
+
+    with sessions(url).begin() as s:  # the product's graph
+        indexes.drop_index(s, space.id)
+        assert indexes.ensure_indexes(s, model_id, min_rows=0)
+    unchecked, checked = answers(0), answers(rows)
+    assert [d for d, _, _ in checked] == truth
+    right = [i for i, (d, _, _) in enumerate(unchecked) if d == truth[i]]
+    assert right and all(
+        checked[i][1:] == unchecked[i][1:] == (False, nearest.EF_SEARCH) for i in right
+    )
+
+    with sessions(url).begin() as s:
+        s.execute(text("DROP EXTENSION tsm_system_rows"))
+    with sessions(url)() as s:
+        space, _ = nearest.locate(s, name, 1, "hidden", "wiki")
+        assert space.indexed and not space.probe
+        hits, scanned = nearest.nearest(s, space, queries[0], 10, corpus)
+        assert len(hits) == 10 and not scanned
 
 
 def assert_a_walk_that_runs_dry_falls_back_to_the_exact_answer(env):
@@ -737,7 +837,10 @@ def test_a_causal_models_search_summarises_the_token_after_each_match(db_url, ti
         ({"k": 2**31}, '"k" must be an integer.'),
         ({"k": -(2**31)}, '"k" must be an integer.'),
         ({"k": 2**31 - 1}, '"k" must be between 1 and 1000.'),
-        ({"filters": {"pos": ["NO\x00UN"]}}, 'filter "pos" must be a list of at most 50 short labels.'),
+        (
+            {"filters": {"pos": ["NO\x00UN"]}},
+            'filter "pos" must be a list of at most 50 short labels.',
+        ),
         ({"exclude_own_sentence": "yes"}, '"exclude_own_sentence" must be true or false.'),
         ({"exact": 1}, '"exact" must be true or false.'),
         ({"filters": ["NOUN"]}, '"filters" must be an object like {"pos": ["NOUN"]}.'),

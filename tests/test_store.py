@@ -19,7 +19,7 @@ def test_migrations_run_from_empty_to_head_and_back(pg_url):
     try:
         assert migrate.current(url) is None
         migrate.upgrade(url)
-        assert migrate.current(url) == migrate.head() == "0007"
+        assert migrate.current(url) == migrate.head() == "0008"
         assert {
             "models",
             "corpora",
