@@ -306,7 +306,7 @@ def test_a_walk_that_misses_a_sampled_neighbour_is_walked_wider_then_scanned(sea
         *(v + n * np.linalg.norm(v) / 8 for v, n in zip(stored, noise, strict=True)),
     ]
 
-    def answers(probe_rows: int, exact: bool = False, poor_walk: bool = False) -> list:
+    def answers(probe_rows: int, exact: bool = False, poor_walk: bool = False, k=10) -> list:
         """Per query: the distances found, whether the scan answered, the walk's width."""
         found = []
         with sessions(url)() as s:
@@ -317,7 +317,7 @@ def test_a_walk_that_misses_a_sampled_neighbour_is_walked_wider_then_scanned(sea
                     s.execute(text("SET LOCAL hnsw.ef_search = 40"))
                     s.execute(text("SET LOCAL hnsw.iterative_scan = off"))
                 hits, scanned = nearest.nearest(
-                    s, space, q, 10, corpus, exact=exact, probe_rows=probe_rows
+                    s, space, q, k, corpus, exact=exact, probe_rows=probe_rows
                 )
                 width = int(s.scalar(text("SHOW hnsw.ef_search")))
                 found.append(([h.distance for h in hits], scanned, width))
@@ -341,6 +341,8 @@ def test_a_walk_that_misses_a_sampled_neighbour_is_walked_wider_then_scanned(sea
         assert missed  # the walk alone misses ...
         assert [d for d, _, _ in checked] == truth  # ... checked, never
         mended_by += ["scan" if checked[i][1] else "wider walk" for i in missed]
+        # one match asked for: the walk's answer is its own k-th
+        assert [d for d, _, _ in answers(rows, poor_walk=True, k=1)] == [d[:1] for d in truth]
     assert {"scan", "wider walk"} <= set(mended_by)
 
     with sessions(url).begin() as s:  # the product's graph
