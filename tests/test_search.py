@@ -341,7 +341,7 @@ def test_a_walk_that_misses_a_sampled_neighbour_is_walked_wider_then_scanned(sea
         assert missed  # the walk alone misses ...
         assert [d for d, _, _ in checked] == truth  # ... checked, never
         mended_by += ["scan" if checked[i][1] else "wider walk" for i in missed]
-        # one match asked for: the walk's answer is its own k-th
+        # one match asked for: a walk of one row carries its misses as well
         assert [d for d, _, _ in answers(rows, poor_walk=True, k=1)] == [d[:1] for d in truth]
     assert {"scan", "wider walk"} <= set(mended_by)
 
